@@ -1,0 +1,53 @@
+//! `server-lite`: starts a pod and prints where to reach it.
+
+use clap::Parser;
+use server_lite::Config;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("SHOAL_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let config = Config::parse();
+    match run(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("server-lite: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let public_url = config.public_url.clone();
+    let pod = server_lite::start(config).await?;
+    let url = public_url.unwrap_or_else(|| pod.url());
+    // The README's run command and the tests read this line.
+    println!("Shoal pod running at {url}/");
+    println!(
+        "Admin token in {}",
+        pod.pod.config().data_dir.join("admin-token").display()
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    pod.stop().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,34 @@
+//! Harness for Shoal's end-to-end tests: a real pod on a loopback socket with a temporary data
+//! directory ([`pod`]), and real headless browsers driven over W3C WebDriver ([`browser`]).
+//!
+//! The browsers and drivers are the ones the README's test command installs (Debian's Chromium
+//! and chromedriver, Firefox ESR and geckodriver); override their paths with `SHOAL_CHROMIUM`,
+//! `CHROMEDRIVER`, `SHOAL_FIREFOX` and `GECKODRIVER`.
+
+pub mod browser;
+pub mod pod;
+
+use std::path::PathBuf;
+
+/// The checkout's root directory.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// Where tests leave files for people to look at (screenshots): `tests/output/`.
+pub fn output_dir() -> PathBuf {
+    let dir = workspace_root().join("tests/output");
+    std::fs::create_dir_all(&dir).expect("cannot create tests/output");
+    dir
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}

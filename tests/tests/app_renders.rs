@@ -1,0 +1,61 @@
+//! The whole chain from source to a page: the pod serves the built bundle, a real headless
+//! browser runs the wasm app, the app talks to the pod's API, and nothing errors on the console.
+
+use std::time::Duration;
+
+use shoal_tests::browser::{Browser, Kind};
+use shoal_tests::pod::TestPod;
+
+fn app_renders_in(kind: Kind) {
+    let pod = TestPod::start();
+    let version = pod.get_json("/api/v1/health")["version"]
+        .as_str()
+        .expect("health has a version")
+        .to_owned();
+    let browser = Browser::launch(kind).expect("browser starts");
+    browser.goto(&format!("{}/", pod.url())).unwrap();
+    // Only the running wasm app writes this: it fetched /api/v1/health and rendered the answer.
+    let status = browser
+        .wait_for_text(
+            "#pod-status",
+            &format!("Pod online · Shoal {version}"),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+    assert!(status.contains("app "), "{status}");
+    browser
+        .wait_for_text("#home-title", "Watch", Duration::from_secs(5))
+        .unwrap();
+    let shot = shoal_tests::output_dir().join(format!("home-{}.png", kind.name()));
+    browser.screenshot(&shot).unwrap();
+    let errors = browser.page_errors().unwrap();
+    assert!(
+        errors.is_empty(),
+        "{} console errors: {errors:?}",
+        kind.name()
+    );
+
+    // An unknown app route is served by the SPA fallback and rendered by the app's router.
+    browser
+        .goto(&format!("{}/no/such/page", pod.url()))
+        .unwrap();
+    browser
+        .wait_for_text("main", "Page not found", Duration::from_secs(30))
+        .unwrap();
+    let errors = browser.page_errors().unwrap();
+    assert!(
+        errors.is_empty(),
+        "{} console errors: {errors:?}",
+        kind.name()
+    );
+}
+
+#[test]
+fn app_renders_in_chromium() {
+    app_renders_in(Kind::Chromium);
+}
+
+#[test]
+fn app_renders_in_firefox() {
+    app_renders_in(Kind::Firefox);
+}
