@@ -29,6 +29,15 @@ pub struct Config {
     #[arg(long, env = "SHOAL_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// Largest upload accepted, in MiB.
+    #[arg(long, env = "SHOAL_MAX_UPLOAD_MB", default_value_t = 4096)]
+    pub max_upload_mb: u64,
+
+    /// When the index is empty at start, add a demo clip (made with ffmpeg) so that a new pod
+    /// has something to play. The README's run command sets it.
+    #[arg(long, env = "SHOAL_DEMO")]
+    pub demo: bool,
+
     /// The URL people use to reach this pod (used in torrents, magnets and printed links).
     /// Defaults to `http://<listen>`.
     #[arg(long, env = "SHOAL_PUBLIC_URL")]
@@ -44,7 +53,13 @@ impl Config {
             bundle: None,
             admin_token: None,
             public_url: None,
+            max_upload_mb: 4096,
+            demo: false,
         }
+    }
+
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_mb.saturating_mul(1024 * 1024)
     }
 
     /// Where the web app's files are served from.

@@ -35,6 +35,18 @@ impl Db {
         })
     }
 
+    /// Runs `f` with the connection on this thread (start-up, tests).
+    pub fn blocking_call<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let mut guard = self
+            .conn
+            .lock()
+            .map_err(|_| anyhow::anyhow!("database lock poisoned"))?;
+        f(&mut guard)
+    }
+
     /// Runs `f` with the connection on the blocking pool.
     pub async fn call<T, F>(&self, f: F) -> anyhow::Result<T>
     where

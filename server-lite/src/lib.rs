@@ -11,8 +11,16 @@
 pub mod api;
 pub mod auth;
 pub mod bundle;
+pub mod catalogue;
 pub mod config;
 pub mod db;
+pub mod demo;
+pub mod media;
+pub mod stats;
+pub mod tracker;
+pub mod upload;
+pub mod videos;
+pub mod webseed;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +42,9 @@ struct PodInner {
     config: Config,
     db: Db,
     admin_token: String,
+    catalogue: catalogue::Catalogue,
+    counters: stats::Counters,
+    tracker: tracker::Tracker,
 }
 
 impl Pod {
@@ -48,13 +59,51 @@ impl Pod {
         })?;
         let db = Db::open(&config.database_path())?;
         let admin_token = auth::admin_token(&config)?;
-        Ok(Self {
+        let pod = Self::assemble(config, db, admin_token);
+        pod.load_catalogue()?;
+        Ok(pod)
+    }
+
+    fn assemble(config: Config, db: Db, admin_token: String) -> Self {
+        Self {
             inner: Arc::new(PodInner {
+                tracker: tracker::Tracker::new(tracker::TrackerConfig::default()),
                 config,
                 db,
                 admin_token,
+                catalogue: catalogue::Catalogue::default(),
+                counters: stats::Counters::default(),
             }),
-        })
+        }
+    }
+
+    /// Fills the catalogue from the database and tidies the data directory (what a crash left).
+    fn load_catalogue(&self) -> anyhow::Result<()> {
+        // Start-up is allowed to block: nothing is served yet.
+        let rows = self.db().blocking_call(|c| videos::all(c))?;
+        upload::clean_data_dir(&self.config().data_dir, &rows)?;
+        let media = self.config().data_dir.join(upload::MEDIA_DIR);
+        for video in rows {
+            self.catalogue().insert(
+                video.info_hash,
+                catalogue::Entry {
+                    path: media.join(&video.media_path),
+                    size: video.size,
+                    mime_type: video.mime_type,
+                    file_name: video.file_name,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The base URL of the pod as people reach it (no trailing slash).
+    pub fn public_url(&self) -> &str {
+        self.config()
+            .public_url
+            .as_deref()
+            .unwrap_or("http://127.0.0.1:9000")
+            .trim_end_matches('/')
     }
 
     pub fn config(&self) -> &Config {
@@ -68,12 +117,27 @@ impl Pod {
     pub fn admin_token(&self) -> &str {
         &self.inner.admin_token
     }
+
+    /// What the pod serves, by info-hash (WebSeed files; the trackers' allow-list).
+    pub fn catalogue(&self) -> &catalogue::Catalogue {
+        &self.inner.catalogue
+    }
+
+    pub fn counters(&self) -> &stats::Counters {
+        &self.inner.counters
+    }
+
+    pub fn tracker(&self) -> &tracker::Tracker {
+        &self.inner.tracker
+    }
 }
 
 /// The whole HTTP surface of the pod.
 pub fn app(pod: Pod) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
+        .nest("/tracker", tracker::router())
+        .nest("/static", webseed::router(&pod))
         .fallback_service(bundle::service(&pod.config().bundle_dir()))
         .with_state(pod)
 }
@@ -101,21 +165,35 @@ impl RunningPod {
 }
 
 /// Opens the pod and serves it on `config.listen` (port 0 picks a free port).
-pub async fn start(config: Config) -> anyhow::Result<RunningPod> {
+pub async fn start(mut config: Config) -> anyhow::Result<RunningPod> {
     let listen = config.listen;
-    let pod = Pod::open(config)?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    // URLs in torrents and magnets need the real port, known only now (port 0 in tests).
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{addr}"));
+    }
+    let demo = config.demo;
+    let pod = Pod::open(config)?;
+    if demo {
+        demo::add_if_empty(&pod).await;
+    }
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app(pod.clone());
+    let stopping = pod.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+            // Upgraded WebSockets outlive the graceful shutdown: end the tracker's tasks.
+            stopping.tracker().shutdown();
+        })
+        .await
     });
     tracing::info!(%addr, "pod listening");
     Ok(RunningPod {

@@ -22,15 +22,38 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let public_url = config.public_url.clone();
+    let token_from_env = config.admin_token.is_some();
+    let demo = config.demo;
     let pod = server_lite::start(config).await?;
-    let url = public_url.unwrap_or_else(|| pod.url());
-    // The README's run command and the tests read this line.
+    let url = pod.pod.public_url().to_owned();
+    // The README's run command and the tests read these lines.
     println!("Shoal pod running at {url}/");
-    println!(
-        "Admin token in {}",
-        pod.pod.config().data_dir.join("admin-token").display()
-    );
+    if demo {
+        let newest = pod
+            .pod
+            .db()
+            .call(|c| {
+                server_lite::videos::list(
+                    c,
+                    0,
+                    1,
+                    server_lite::videos::Sort::Oldest,
+                    Default::default(),
+                )
+            })
+            .await?;
+        if let Some(video) = newest.1.first() {
+            println!("Watch \"{}\" at {url}/w/{}", video.name, video.uuid);
+        }
+    }
+    if token_from_env {
+        println!("Admin token: the one in SHOAL_ADMIN_TOKEN");
+    } else {
+        println!(
+            "Admin token (for uploads): {}",
+            pod.pod.config().data_dir.join("admin-token").display()
+        );
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     pod.stop().await

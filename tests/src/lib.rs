@@ -6,6 +6,7 @@
 //! `CHROMEDRIVER`, `SHOAL_FIREFOX` and `GECKODRIVER`.
 
 pub mod browser;
+pub mod media;
 pub mod pod;
 
 use std::path::PathBuf;

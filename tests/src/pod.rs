@@ -80,3 +80,96 @@ impl Drop for TestPod {
         }
     }
 }
+
+/// A multipart/form-data body built by hand (what a browser's FormData sends).
+pub struct Form {
+    boundary: String,
+    body: Vec<u8>,
+}
+
+impl Default for Form {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Form {
+    pub fn new() -> Self {
+        Self {
+            boundary: "----shoal-test-boundary-7d3a9".into(),
+            body: Vec::new(),
+        }
+    }
+
+    pub fn text(mut self, name: &str, value: &str) -> Self {
+        self.body.extend_from_slice(
+            format!(
+                "--{}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n",
+                self.boundary
+            )
+            .as_bytes(),
+        );
+        self
+    }
+
+    pub fn file(mut self, name: &str, file_name: &str, bytes: &[u8]) -> Self {
+        self.body.extend_from_slice(
+            format!(
+                "--{}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+                self.boundary
+            )
+            .as_bytes(),
+        );
+        self.body.extend_from_slice(bytes);
+        self.body.extend_from_slice(b"\r\n");
+        self
+    }
+
+    pub fn content_type(&self) -> String {
+        format!("multipart/form-data; boundary={}", self.boundary)
+    }
+
+    pub fn finish(mut self) -> (String, Vec<u8>) {
+        self.body
+            .extend_from_slice(format!("--{}--\r\n", self.boundary).as_bytes());
+        (self.content_type(), self.body)
+    }
+}
+
+impl TestPod {
+    /// The pod's state, for tests that reach behind the API (e.g. the catalogue).
+    pub fn pod(&self) -> &server_lite::Pod {
+        &self.running.as_ref().expect("running").pod
+    }
+
+    /// POSTs a multipart form to the upload endpoint with the admin token; returns the status
+    /// and the JSON answer.
+    pub fn upload(&self, form: Form) -> (u16, serde_json::Value) {
+        let (content_type, body) = form.finish();
+        let result = ureq::post(&format!("{}/api/v1/videos/upload", self.url()))
+            .set("Authorization", &format!("Bearer {}", self.admin_token()))
+            .set("Content-Type", &content_type)
+            .send_bytes(&body);
+        match result {
+            Ok(r) => (r.status(), r.into_json().unwrap_or(serde_json::Value::Null)),
+            Err(ureq::Error::Status(code, r)) => {
+                (code, r.into_json().unwrap_or(serde_json::Value::Null))
+            }
+            Err(e) => panic!("upload failed: {e}"),
+        }
+    }
+
+    /// Uploads a file with a name; panics unless the pod accepts it. Returns the video's JSON.
+    pub fn upload_file(&self, path: &std::path::Path, name: &str) -> serde_json::Value {
+        let bytes = std::fs::read(path).expect("test media");
+        let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let (status, answer) = self.upload(Form::new().text("name", name).file(
+            "videofile",
+            &file_name,
+            &bytes,
+        ));
+        assert_eq!(status, 200, "upload of {file_name} refused: {answer}");
+        let uuid = answer["video"]["uuid"].as_str().expect("uuid").to_owned();
+        self.get_json(&format!("/api/v1/videos/{uuid}"))
+    }
+}

@@ -70,6 +70,8 @@ pub struct TorrentBuilder {
     pieces: Vec<u8>,
     /// Every byte passed to `update`, including any beyond the declared total.
     received: u64,
+    /// False for [`TorrentBuilder::single_file_unsized`]: the length is whatever was fed.
+    length_declared: bool,
 }
 
 impl TorrentBuilder {
@@ -86,6 +88,16 @@ impl TorrentBuilder {
             offset: 0,
         };
         Self::new(name.into(), vec![file], true, piece_length)
+    }
+
+    /// A single-file torrent whose length is learnt at the end (an upload streamed without a
+    /// declared size). The piece length must be chosen up front; the caller checks afterwards
+    /// that it equals [`default_piece_length`] of the final size if it wants create-torrent's
+    /// info-hash, and hashes again otherwise.
+    pub fn single_file_unsized(name: impl Into<String>, piece_length: u32) -> Result<Self> {
+        let mut builder = Self::single_file(name, 0, Some(piece_length))?;
+        builder.length_declared = false;
+        Ok(builder)
     }
 
     /// A multi-file torrent: `name` is the directory, `files` are `(path components below it,
@@ -157,6 +169,7 @@ impl TorrentBuilder {
             // reservation anyway so that a bogus length cannot reserve gigabytes.
             pieces: Vec::with_capacity(usize::try_from(piece_count * 20).unwrap_or(0).min(1 << 20)),
             received: 0,
+            length_declared: true,
         })
     }
 
@@ -221,7 +234,11 @@ impl TorrentBuilder {
     /// Feeds the next bytes of the concatenated files, in any chunking. Bytes beyond the
     /// declared total are counted (so that [`finish`](Self::finish) reports them) but not hashed.
     pub fn update(&mut self, mut data: &[u8]) {
-        let hashable = self.total_length.saturating_sub(self.received);
+        let hashable = if self.length_declared {
+            self.total_length.saturating_sub(self.received)
+        } else {
+            u64::MAX
+        };
         self.received = self.received.saturating_add(data.len() as u64);
         if (data.len() as u64) > hashable {
             // `hashable` is smaller than a slice length here, so it fits usize.
@@ -243,6 +260,12 @@ impl TorrentBuilder {
     /// Hashes the short last piece and builds the torrent. Fails if the bytes fed differ from
     /// the declared lengths.
     pub fn finish(mut self) -> Result<Metainfo> {
+        if !self.length_declared {
+            self.total_length = self.received;
+            if let Some(file) = self.files.first_mut() {
+                file.length = self.received;
+            }
+        }
         if self.received != self.total_length {
             return Err(MetainfoError::LengthMismatch {
                 declared: self.total_length,
@@ -532,5 +555,24 @@ mod tests {
             .unwrap();
         assert_eq!(m.info.piece_count(), 0);
         assert_eq!(m.info.piece_size(0), 0);
+    }
+}
+
+#[cfg(test)]
+mod unsized_tests {
+    use super::*;
+
+    #[test]
+    fn unsized_builder_matches_the_sized_one() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        let mut sized = TorrentBuilder::single_file("a.bin", data.len() as u64, Some(16384)).unwrap();
+        let mut streamed = TorrentBuilder::single_file_unsized("a.bin", 16384).unwrap();
+        for chunk in data.chunks(999) {
+            sized.update(chunk);
+            streamed.update(chunk);
+        }
+        let (a, b) = (sized.finish().unwrap(), streamed.finish().unwrap());
+        assert_eq!(a.info_hash, b.info_hash);
+        assert_eq!(b.info.total_length, 100_000);
     }
 }

@@ -1,0 +1,390 @@
+//! The pod's trackers over real sockets: a pod on a loopback port, WebSocket clients speaking
+//! bittorrent-tracker's JSON (checked member by member, ids as Latin-1 binary strings), and raw
+//! HTTP/1.1 requests with percent-escaped binary query strings.
+
+use std::time::Duration;
+
+use client_core::tracker::http::{percent_encode, HttpAnnounceResponse};
+use client_core::{InfoHash, PeerId};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use server_lite::catalogue::Entry;
+use server_lite::{Config, RunningPod};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The Leaves of Grass fixture's info-hash: bytes ≥ 0x80 and a control character (§1.2).
+const INFO_HASH: &str = "d2474e86c95b19b8bcfdb92bc12c9d44667cfa36";
+
+fn info_hash() -> InfoHash {
+    INFO_HASH.parse().expect("hex info hash")
+}
+
+/// A peer id with every awkward kind of byte: `"`, `\`, controls, 0x7f, 0x80–0xff.
+fn peer_id(tag: u8) -> PeerId {
+    let mut id = *b"-SH0001-\"\\\x00\x1f\x7f\x80\xd2\xff\xc3\x00\x00\x00";
+    id[19] = tag;
+    PeerId(id)
+}
+
+fn bin(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
+}
+
+async fn start_pod() -> (RunningPod, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pod = server_lite::start(Config::for_data_dir(dir.path()))
+        .await
+        .expect("pod starts");
+    pod.pod.catalogue().insert(
+        info_hash(),
+        Entry {
+            path: dir.path().join("video.mp4"),
+            size: 1000,
+            mime_type: "video/mp4".into(),
+            file_name: "video.mp4".into(),
+        },
+    );
+    (pod, dir)
+}
+
+async fn connect(pod: &RunningPod) -> Socket {
+    let url = format!("ws://{}/tracker/socket", pod.addr);
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket connects");
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .expect("send");
+}
+
+/// The next JSON message (pings skipped), within 5 s.
+async fn recv(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("socket open")
+            .expect("no socket error");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Asserts nothing arrives for a moment.
+async fn assert_quiet(socket: &mut Socket) {
+    if let Ok(Some(Ok(Message::Text(text)))) =
+        tokio::time::timeout(Duration::from_millis(300), socket.next()).await
+    {
+        panic!("unexpected message {text}");
+    }
+}
+
+fn announce(peer: &PeerId, left: Value, offers: Value) -> Value {
+    json!({
+        "action": "announce",
+        "info_hash": bin(info_hash().as_bytes()),
+        "peer_id": bin(peer.as_bytes()),
+        "numwant": 5,
+        "uploaded": 0,
+        "downloaded": 0,
+        "left": left,
+        "event": "started",
+        "offers": offers,
+    })
+}
+
+#[tokio::test]
+async fn offers_and_answers_are_relayed_between_two_peers() {
+    let (pod, _dir) = start_pod().await;
+    let (a, b) = (peer_id(b'A'), peer_id(b'B'));
+    let mut socket_a = connect(&pod).await;
+    let mut socket_b = connect(&pod).await;
+
+    // B joins first, without offers (and with `left: null`, a magnet leecher).
+    send(&mut socket_b, announce(&b, Value::Null, json!([]))).await;
+    let response = recv(&mut socket_b).await;
+    assert_eq!(
+        response,
+        json!({"action": "announce", "info_hash": bin(info_hash().as_bytes()),
+               "complete": 0, "incomplete": 1, "interval": 120})
+    );
+
+    // A announces with two offers; only one other peer, so one offer is relayed.
+    let offer_id: [u8; 20] = *b"\x00\x01\"\\\x7f\x80\x81\xfe\xffofferid-001";
+    let offers = json!([
+        {"offer": {"type": "offer", "sdp": "v=0\r\nA1"}, "offer_id": bin(&offer_id)},
+        {"offer": {"type": "offer", "sdp": "v=0\r\nA2"}, "offer_id": bin(&[7; 20])},
+    ]);
+    send(&mut socket_a, announce(&a, json!(1000), offers)).await;
+    let response = recv(&mut socket_a).await;
+    assert_eq!(response["complete"], 0);
+    assert_eq!(response["incomplete"], 2, "left:null is not a seeder");
+
+    let relayed = recv(&mut socket_b).await;
+    assert_eq!(
+        relayed,
+        json!({"action": "announce", "offer": {"type": "offer", "sdp": "v=0\r\nA1"},
+               "offer_id": bin(&offer_id), "peer_id": bin(a.as_bytes()),
+               "info_hash": bin(info_hash().as_bytes())})
+    );
+
+    // B answers; A gets the answer, B gets no reply.
+    send(
+        &mut socket_b,
+        json!({"action": "announce", "info_hash": bin(info_hash().as_bytes()),
+               "peer_id": bin(b.as_bytes()), "to_peer_id": bin(a.as_bytes()),
+               "answer": {"type": "answer", "sdp": "v=0\r\nB1"}, "offer_id": bin(&offer_id)}),
+    )
+    .await;
+    let answer = recv(&mut socket_a).await;
+    assert_eq!(
+        answer,
+        json!({"action": "announce", "answer": {"type": "answer", "sdp": "v=0\r\nB1"},
+               "offer_id": bin(&offer_id), "peer_id": bin(b.as_bytes()),
+               "info_hash": bin(info_hash().as_bytes())})
+    );
+    assert_quiet(&mut socket_b).await;
+    assert_eq!(
+        (
+            pod.pod.tracker().swarm_count(),
+            pod.pod.tracker().peer_count()
+        ),
+        (1, 2)
+    );
+
+    // Closing A's socket takes A out of the swarm.
+    socket_a.close(None).await.expect("close");
+    for _ in 0..50 {
+        if pod.pod.tracker().peer_count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pod.pod.tracker().peer_count(), 1);
+    pod.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn errors_carry_action_and_info_hash() {
+    let (pod, _dir) = start_pod().await;
+    let mut socket = connect(&pod).await;
+
+    let unknown = [0xAB; 20];
+    let mut message = announce(&peer_id(b'A'), json!(0), json!([]));
+    message["info_hash"] = json!(bin(&unknown));
+    send(&mut socket, message).await;
+    assert_eq!(
+        recv(&mut socket).await,
+        json!({"action": "announce", "info_hash": bin(&unknown),
+               "failure reason": "unknown info_hash"})
+    );
+
+    socket
+        .send(Message::text("{this is not json"))
+        .await
+        .expect("send");
+    let failure = recv(&mut socket).await;
+    assert_eq!(failure["action"], "announce", "{failure}");
+    assert!(failure["failure reason"].is_string());
+
+    // A bad offer_id: refused with the request's action and info_hash.
+    let bad = announce(
+        &peer_id(b'A'),
+        json!(0),
+        json!([{"offer": {"type": "offer", "sdp": "x"}, "offer_id": "short"}]),
+    );
+    send(&mut socket, bad).await;
+    let failure = recv(&mut socket).await;
+    assert_eq!(failure["action"], "announce");
+    assert_eq!(failure["info_hash"], json!(bin(info_hash().as_bytes())));
+    assert!(failure["failure reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("offer_id")));
+
+    // The socket survives all of that.
+    send(&mut socket, announce(&peer_id(b'A'), json!(0), json!([]))).await;
+    assert_eq!(recv(&mut socket).await["complete"], 1);
+    pod.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn scrape_single_list_all_and_binary_frames() {
+    let (pod, _dir) = start_pod().await;
+    let mut socket = connect(&pod).await;
+    send(&mut socket, announce(&peer_id(b'S'), json!(0), json!([]))).await;
+    recv(&mut socket).await;
+
+    let hash = bin(info_hash().as_bytes());
+    let stats = json!({"complete": 1, "incomplete": 0, "downloaded": 0});
+    let flags = json!({"min_request_interval": 600});
+    send(
+        &mut socket,
+        json!({"action": "scrape", "info_hash": hash.clone()}),
+    )
+    .await;
+    assert_eq!(
+        recv(&mut socket).await,
+        json!({"action": "scrape", "files": {hash.clone(): stats.clone()}, "flags": flags})
+    );
+
+    // A list, sent as a binary frame (bittorrent-tracker's server accepts those too).
+    let other = bin(&[1; 20]);
+    let list = json!({"action": "scrape", "info_hash": [hash.clone(), other.clone()]});
+    socket
+        .send(Message::binary(list.to_string().into_bytes()))
+        .await
+        .expect("send");
+    let response = recv(&mut socket).await;
+    assert_eq!(response["files"][&hash], stats);
+    assert_eq!(
+        response["files"][&other],
+        json!({"complete": 0, "incomplete": 0, "downloaded": 0})
+    );
+
+    send(&mut socket, json!({"action": "scrape"})).await;
+    let all = recv(&mut socket).await;
+    assert_eq!(all["files"], json!({hash: stats}));
+    pod.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn stopping_the_pod_closes_tracker_sockets() {
+    let (pod, _dir) = start_pod().await;
+    let mut socket = connect(&pod).await;
+    send(&mut socket, announce(&peer_id(b'A'), json!(0), json!([]))).await;
+    recv(&mut socket).await;
+    let tracker_pod = pod.pod.clone();
+    pod.stop().await.expect("stops");
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("socket closed within 5 s");
+    assert_eq!(end, Some(1001));
+    for _ in 0..50 {
+        if tracker_pod.tracker().connection_count() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(tracker_pod.tracker().connection_count(), 0);
+    assert_eq!(tracker_pod.tracker().peer_count(), 0);
+}
+
+/// One raw HTTP/1.1 GET; returns (status line, body).
+async fn http_get(pod: &RunningPod, target: &str) -> (String, Vec<u8>) {
+    let mut stream = TcpStream::connect(pod.addr).await.expect("connect");
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        pod.addr
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .await
+        .expect("read response");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    let mut body = response[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = unchunk(&body);
+    }
+    (status, body)
+}
+
+fn unchunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size");
+        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap(), 16)
+            .expect("hex size");
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
+        data = &data[line_end + 2 + size + 2..];
+    }
+}
+
+#[tokio::test]
+async fn http_announce_returns_compact_http_peers_and_scrape_counts() {
+    let (pod, _dir) = start_pod().await;
+    let hash = percent_encode(info_hash().as_bytes());
+    let query = |peer: u8, port: u16, left: u64| {
+        format!(
+            "/tracker/announce?info_hash={hash}&peer_id={}&port={port}&uploaded=0&downloaded=0\
+             &left={left}&compact=1&event=started&numwant=80&ip=203.0.113.9",
+            percent_encode(peer_id(peer).as_bytes())
+        )
+    };
+
+    let (status, body) = http_get(&pod, &query(b'1', 6881, 0)).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let first = HttpAnnounceResponse::decode(&body).expect("bencoded announce response");
+    assert_eq!(
+        (first.complete, first.incomplete, first.interval),
+        (1, 0, 600)
+    );
+    assert!(first.peers.is_empty());
+
+    // A WebSocket peer in the same swarm counts, but is never handed to HTTP clients.
+    let mut socket = connect(&pod).await;
+    send(&mut socket, announce(&peer_id(b'W'), json!(5), json!([]))).await;
+    recv(&mut socket).await;
+
+    let (_, body) = http_get(&pod, &query(b'2', 6882, 100)).await;
+    let second = HttpAnnounceResponse::decode(&body).expect("bencoded announce response");
+    assert_eq!((second.complete, second.incomplete), (1, 2));
+    // The socket's address, not the `ip` parameter.
+    assert_eq!(second.peers, vec!["127.0.0.1:6881".parse().unwrap()]);
+    assert!(body.windows(7).any(|w| w == b"5:peers"), "compact peers");
+
+    // Unknown swarm: a bencoded failure with status 200.
+    let unknown = format!(
+        "/tracker/announce?info_hash={}&peer_id={}&port=1",
+        percent_encode(&[0xAB; 20]),
+        percent_encode(peer_id(b'3').as_bytes())
+    );
+    let (status, body) = http_get(&pod, &unknown).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(body, b"d14:failure reason17:unknown info_hashe");
+
+    let (_, body) = http_get(&pod, &format!("/tracker/scrape?info_hash={hash}")).await;
+    let scrape = client_core::tracker::http::HttpScrapeResponse::decode(&body).expect("scrape");
+    let stats = scrape.files[&info_hash()];
+    assert_eq!((stats.complete, stats.incomplete), (1, 2));
+    pod.stop().await.expect("stops");
+}
