@@ -12,11 +12,16 @@
 //! - [`magnet`]: magnet links as WebTorrent writes and reads them.
 //! - [`wire`]: the peer wire protocol over an arbitrarily chunked byte stream.
 //! - [`tracker`]: WebSocket and HTTP tracker messages, shared with the pod.
+//! - [`media`]: media containers for MediaSource: init segments, codecs strings, fragment
+//!   indexes, progressive MP4 remuxing.
+//! - [`engine`]: one torrent's peers, WebSeeds, deadline-aware picking, verification and storage.
 //! - `web` (wasm32 only): the browser edge and the JS API.
 
 pub mod bencode;
+pub mod engine;
 pub mod id;
 pub mod magnet;
+pub mod media;
 pub mod metainfo;
 pub mod tracker;
 pub mod wire;

@@ -183,6 +183,11 @@ pub async fn start(mut config: Config) -> anyhow::Result<RunningPod> {
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app(pod.clone());
     let stopping = pod.clone();
+    // No Nagle: tracker signalling is many small WebSocket messages, and Nagle plus the peer's
+    // delayed ACK stalls the second of two back-to-back writes by up to 40 ms.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         axum::serve(
             listener,

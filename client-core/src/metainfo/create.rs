@@ -565,7 +565,8 @@ mod unsized_tests {
     #[test]
     fn unsized_builder_matches_the_sized_one() {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
-        let mut sized = TorrentBuilder::single_file("a.bin", data.len() as u64, Some(16384)).unwrap();
+        let mut sized =
+            TorrentBuilder::single_file("a.bin", data.len() as u64, Some(16384)).unwrap();
         let mut streamed = TorrentBuilder::single_file_unsized("a.bin", 16384).unwrap();
         for chunk in data.chunks(999) {
             sized.update(chunk);

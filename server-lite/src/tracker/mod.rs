@@ -273,9 +273,12 @@ impl Tracker {
                 state
                     .swarms
                     .answer(&info_hash, announce.peer_id, conn, answer.to_peer_id, now);
-            match to {
-                Some(to) => state.deliver(
+            let outbox = to.and_then(|to| state.outbox(to));
+            drop(state);
+            match (to, outbox) {
+                (Some(to), Some(outbox)) => self.deliver(
                     to,
+                    outbox,
                     ServerMessage::Answer(RelayedAnswer {
                         info_hash,
                         peer_id: announce.peer_id,
@@ -283,7 +286,7 @@ impl Tracker {
                         sdp: answer.sdp,
                     }),
                 ),
-                None => tracing::debug!(conn = conn.0, "answer for a peer not in the swarm"),
+                _ => tracing::debug!(conn = conn.0, "answer for a peer not in the swarm"),
             }
             return None;
         }
@@ -309,9 +312,21 @@ impl Tracker {
             Ok(announced) => announced,
             Err(refused) => return failure(refused.to_string()),
         };
-        for ((_, to), offer) in announced.targets.iter().zip(announce.offers) {
-            state.deliver(
+        // Serialising and queueing happen outside the lock: only the queues' handles are
+        // taken under it.
+        let outboxes: Vec<_> = announced
+            .targets
+            .iter()
+            .map(|(_, to)| state.outbox(*to))
+            .collect();
+        drop(state);
+        for (((_, to), outbox), offer) in
+            announced.targets.iter().zip(outboxes).zip(announce.offers)
+        {
+            let Some(outbox) = outbox else { continue };
+            self.deliver(
                 *to,
+                outbox,
                 ServerMessage::Offer(RelayedOffer {
                     info_hash,
                     peer_id: announce.peer_id,
@@ -419,6 +434,19 @@ impl Tracker {
         .encode()
     }
 
+    /// Queues `message` for `conn`. A connection whose queue is full is too slow to be useful
+    /// for signalling (offers expire after 50 s): it is dropped, which closes its socket.
+    fn deliver(&self, conn: ConnId, outbox: mpsc::Sender<String>, message: ServerMessage) {
+        match outbox.try_send(message.to_json()) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(conn = conn.0, "tracker connection too slow, closing it");
+                self.lock().drop_conn(conn);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.lock().drop_conn(conn),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the maps half-updated in a way that
         // matters more than refusing all tracker traffic would: keep serving.
@@ -427,20 +455,9 @@ impl Tracker {
 }
 
 impl State {
-    /// Queues `message` for `conn`. A connection whose queue is full is too slow to be useful
-    /// for signalling (offers expire after 50 s): it is dropped, which closes its socket.
-    fn deliver(&mut self, conn: ConnId, message: ServerMessage) {
-        let Some(outbox) = self.conns.get(&conn) else {
-            return;
-        };
-        match outbox.tx.try_send(message.to_json()) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::info!(conn = conn.0, "tracker connection too slow, closing it");
-                self.drop_conn(conn);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.drop_conn(conn),
-        }
+    /// A handle on `conn`'s outgoing queue, if it is still open.
+    fn outbox(&self, conn: ConnId) -> Option<mpsc::Sender<String>> {
+        self.conns.get(&conn).map(|outbox| outbox.tx.clone())
     }
 
     fn drop_conn(&mut self, conn: ConnId) {

@@ -52,7 +52,13 @@ pub(super) async fn socket(
         .read_buffer_size(READ_BUFFER)
         // Write each message out at once instead of collecting 128 KiB first.
         .write_buffer_size(0)
-        .on_upgrade(move |socket| run(socket, connection, guard))
+        .on_upgrade(move |socket| {
+            let fut = run(socket, connection, guard);
+            if std::env::var_os("SHOAL_DEBUG_SIZES").is_some() {
+                eprintln!("TMPSIZE run future {} bytes", std::mem::size_of_val(&fut));
+            }
+            fut
+        })
 }
 
 /// The socket's address when the server was started with connect info; loopback otherwise (a

@@ -1,0 +1,78 @@
+//! Small browser helpers: the clock, timers, randomness, logging.
+
+use std::cell::Cell;
+
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::engine::Millis;
+
+thread_local! {
+    /// The page's clock origin, so that engine times start near zero.
+    static ORIGIN: Cell<Option<f64>> = const { Cell::new(None) };
+}
+
+fn performance_now() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map(|p| p.now())
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+/// Monotonic milliseconds for the engine.
+pub fn now() -> Millis {
+    let t = performance_now();
+    let origin = ORIGIN.with(|o| match o.get() {
+        Some(origin) => origin,
+        None => {
+            o.set(Some(t));
+            t
+        }
+    });
+    Millis((t - origin).max(0.0) as u64)
+}
+
+/// Resolves after `ms` milliseconds.
+pub async fn sleep(ms: u32) {
+    let promise = Promise::new(&mut |resolve, _| {
+        let _ = web_sys::window()
+            .map(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32));
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Cryptographically random bytes (peer ids, offer ids, channel labels).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    if let Some(crypto) = web_sys::window().and_then(|w| w.crypto().ok()) {
+        let _ = crypto.get_random_values_with_u8_array(&mut out);
+    } else {
+        for b in out.iter_mut() {
+            *b = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    out
+}
+
+/// A JS error value with a message, for promises the JS API rejects.
+pub fn js_error(message: impl AsRef<str>) -> JsValue {
+    js_sys::Error::new(message.as_ref()).into()
+}
+
+/// The message of a JS exception, for logs and errors.
+pub fn describe(err: &JsValue) -> String {
+    err.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| err.as_string())
+        .unwrap_or_else(|| format!("{err:?}"))
+}
+
+pub fn log(message: &str) {
+    web_sys::console::log_1(&message.into());
+}
+
+pub fn warn(message: &str) {
+    web_sys::console::warn_1(&message.into());
+}

@@ -1,0 +1,225 @@
+//! Streaming: a viewer whose playhead advances at the video's bitrate, fed by one slow peer and
+//! one WebSeed, must never miss a deadline, and a seek must be served at once; a long file must
+//! play through within the memory budget.
+
+mod sim;
+
+use client_core::engine::{Config, Engine, Millis};
+use client_core::PeerId;
+use sim::{random_torrent, LinkCfg, Sim, WebSeedSim};
+
+fn id(n: u8) -> PeerId {
+    PeerId::generate(b"-SH0100-", [n; 12])
+}
+
+/// A player: starts when the first piece is there, then reads `bitrate` bytes per second,
+/// stalling (and counting a missed deadline) whenever the piece under it is missing.
+struct Player {
+    node: usize,
+    len: u64,
+    piece_len: u64,
+    bitrate: u64,
+    offset: u64,
+    started_at: Option<u64>,
+    missed: Vec<u32>,
+    stalled_on: Option<u32>,
+    /// Piece the player last read, to check its bytes.
+    checked: Option<u32>,
+}
+
+impl Player {
+    fn step(&mut self, sim: &mut Sim, data: &[u8], dt: u64) {
+        let now = sim.now();
+        let engine = &mut sim.nodes[self.node].engine;
+        let piece = (self.offset / self.piece_len) as u32;
+        if self.started_at.is_none() {
+            if engine.has_piece(piece) {
+                self.started_at = Some(now.0);
+            } else {
+                engine.set_playhead(self.offset, self.bitrate, now);
+                return;
+            }
+        }
+        if !engine.has_piece(piece) {
+            if self.stalled_on != Some(piece) {
+                self.stalled_on = Some(piece);
+                self.missed.push(piece);
+            }
+            engine.set_playhead(self.offset, 0, now);
+            return;
+        }
+        if self.checked != Some(piece) {
+            let start = u64::from(piece) * self.piece_len;
+            let got = engine.read_piece(piece).unwrap();
+            assert_eq!(got, &data[start as usize..start as usize + got.len()]);
+            self.checked = Some(piece);
+        }
+        self.stalled_on = None;
+        self.offset = (self.offset + self.bitrate * dt / 1000).min(self.len);
+        engine.set_playhead(self.offset, self.bitrate, now);
+    }
+
+    fn finished(&self) -> bool {
+        self.offset >= self.len
+    }
+}
+
+#[test]
+fn slow_peer_and_webseed_meet_every_deadline_and_seek_fast() {
+    let len = 4 << 20;
+    let piece_len = 32 * 1024;
+    let (mut meta, data) = random_torrent(len, piece_len, 41);
+    meta.url_list = vec!["https://pod/v.mp4".into()];
+    let mut sim = Sim::new(9);
+    sim.webseed = Some(WebSeedSim::single("https://pod/v.mp4", &data, 2 << 20, 40));
+    // A peer that could carry about a third of the stream.
+    let mut seed = Engine::new(Config::default(), id(1), meta.clone(), 1);
+    seed.add_local_data(&data, Millis(0)).unwrap();
+    let seed = sim.add_node(seed);
+    let viewer = sim.add_node(Engine::new(Config::default(), id(2), meta.clone(), 2));
+    sim.connect(
+        seed,
+        viewer,
+        LinkCfg::new(150 * 1024, 50),
+        LinkCfg::new(1 << 20, 50),
+    );
+    let mut player = Player {
+        node: viewer,
+        len: len as u64,
+        piece_len: u64::from(piece_len),
+        bitrate: 400 * 1024,
+        offset: 0,
+        started_at: None,
+        missed: Vec::new(),
+        stalled_on: None,
+        checked: None,
+    };
+    let step = 10;
+    let mut seek: Option<(u64, u32)> = None;
+    let mut seek_latency = None;
+    while !player.finished() && sim.now_ms() < 60_000 {
+        sim.run_for(step);
+        if seek.is_none() && player.offset >= len as u64 * 2 / 5 {
+            // Jump to 80%.
+            let target = len as u64 * 4 / 5;
+            let piece = (target / u64::from(piece_len)) as u32;
+            player.offset = target;
+            let now = sim.now();
+            sim.nodes[viewer].engine.seek(target, now);
+            sim.drain(viewer);
+            seek = Some((sim.now_ms(), piece));
+        }
+        if let (Some((at, piece)), None) = (seek, seek_latency) {
+            if sim.nodes[viewer].engine.has_piece(piece) {
+                seek_latency = Some(sim.now_ms() - at);
+            } else {
+                // Waiting on the seek is not a missed deadline of the playback.
+                let now = sim.now();
+                sim.nodes[viewer].engine.set_playhead(player.offset, 0, now);
+                sim.drain(viewer);
+                continue;
+            }
+        }
+        player.step(&mut sim, &data, step);
+        sim.drain(viewer);
+        if sim.now_ms() % 250 == 0 && sim.now_ms() < 3000 {
+            let st = sim.nodes[viewer].engine.stats(sim.now());
+            eprintln!(
+                "t={} off={} held={} peers={} ws={} wasted={} | {}",
+                sim.now_ms(),
+                player.offset / 32768,
+                st.pieces_held,
+                st.downloaded_from_peers,
+                st.downloaded_from_webseeds,
+                st.wasted,
+                sim.nodes[viewer]
+                    .engine
+                    .debug_peer(client_core::engine::PeerKey(0))
+            );
+        }
+    }
+    assert!(player.finished(), "playback stuck at {}", player.offset);
+    let stats = sim.nodes[viewer].engine.stats(sim.now());
+    let startup = player.started_at.unwrap();
+    let seek_latency = seek_latency.unwrap();
+    println!(
+        "streaming: first piece after {startup} ms, seek served in {seek_latency} ms, missed deadlines {}, \
+         from peers {} bytes ({:.0}%), from webseed {} bytes, wasted {}",
+        player.missed.len(),
+        stats.downloaded_from_peers,
+        100.0 * stats.downloaded_from_peers as f64
+            / (stats.downloaded_from_peers + stats.downloaded_from_webseeds) as f64,
+        stats.downloaded_from_webseeds,
+        stats.wasted
+    );
+    eprintln!("{:?}", stats.peers);
+    assert_eq!(player.missed, Vec::<u32>::new(), "missed deadlines");
+    assert!(startup < 500, "start-up took {startup} ms");
+    assert!(seek_latency < 500, "seek took {seek_latency} ms");
+    assert!(stats.downloaded_from_peers > 0);
+}
+
+#[test]
+fn long_file_plays_within_the_memory_budget() {
+    let len = 8 << 20;
+    let piece_len = 32 * 1024;
+    let budget = 1 << 20;
+    let (mut meta, data) = random_torrent(len, piece_len, 42);
+    meta.url_list = vec!["https://pod/long.mp4".into()];
+    let mut sim = Sim::new(10);
+    sim.webseed = Some(WebSeedSim::single(
+        "https://pod/long.mp4",
+        &data,
+        4 << 20,
+        30,
+    ));
+    let mut seed = Engine::new(Config::default(), id(1), meta.clone(), 1);
+    seed.add_local_data(&data, Millis(0)).unwrap();
+    let seed = sim.add_node(seed);
+    let config = Config {
+        memory_budget: budget,
+        ..Config::default()
+    };
+    let viewer = sim.add_node(Engine::new(config, id(2), meta.clone(), 2));
+    sim.connect(
+        seed,
+        viewer,
+        LinkCfg::new(1 << 20, 30),
+        LinkCfg::new(1 << 20, 30),
+    );
+    let mut player = Player {
+        node: viewer,
+        len: len as u64,
+        piece_len: u64::from(piece_len),
+        bitrate: 1 << 20,
+        offset: 0,
+        started_at: None,
+        missed: Vec::new(),
+        stalled_on: None,
+        checked: None,
+    };
+    let mut peak = 0;
+    while !player.finished() && sim.now_ms() < 60_000 {
+        sim.run_for(10);
+        player.step(&mut sim, &data, 10);
+        sim.drain(viewer);
+        let engine = &sim.nodes[viewer].engine;
+        let used = engine.stored_bytes() + engine.in_progress_bytes();
+        assert!(used <= budget, "{used} bytes held, budget {budget}");
+        peak = peak.max(used);
+    }
+    assert!(player.finished());
+    let stats = sim.nodes[viewer].engine.stats(sim.now());
+    println!(
+        "budget: 8 MiB played with a {} KiB budget, peak {} KiB, {} pieces held at the end, \
+         missed deadlines {}, from peers {} from webseed {}",
+        budget >> 10,
+        peak >> 10,
+        stats.pieces_held,
+        player.missed.len(),
+        stats.downloaded_from_peers,
+        stats.downloaded_from_webseeds
+    );
+    assert_eq!(player.missed, Vec::<u32>::new());
+    assert_eq!(stats.pieces_verified, meta.info.piece_count());
+}

@@ -1,0 +1,385 @@
+//! Tracker benchmark: Shoal's WebSocket tracker against the reference one (bittorrent-tracker's
+//! `Server`, npm), with the same client load, measured in the same run, on 127.0.0.1 only.
+//!
+//! Run (needs `npm install --ignore-scripts` in tests/js, which `./shoal test` does; never while
+//! cargo is building, the machine has 2 cores):
+//!
+//!     cargo run --release -p shoal-tests --bin bench-tracker
+//!
+//! Environment: `BENCH_SECONDS` per case (default 10), `BENCH_CLIENTS` (default `100,1000`),
+//! `BENCH_IDLE` idle connections for the memory figure (default 2000), `BENCH_POD_THREADS`
+//! worker threads of our pod (default 2, what the binary uses on this machine; the reference is
+//! single-threaded Node, so `1` compares one core with one core).
+//!
+//! What it does: starts our pod in a child process (this binary with `serve`, so that its RSS is
+//! the pod's alone) with the bench swarms in its catalogue, and the reference tracker with
+//! `node tests/js/reference-tracker.mjs`. Memory: opens `BENCH_IDLE` connections that announce
+//! once and stay idle, and divides each server's RSS growth by their number. Throughput: for each
+//! client count, every client announces in a closed loop (next announce when the response
+//! arrives) with 5 offers of a ~500-byte SDP, like WebTorrent, spread over 10 swarms, so each
+//! announce also relays up to 5 offers to other clients; prints announces/s, p50/p99 latency,
+//! and the ratios.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use server_lite::catalogue::Entry;
+use sha1::{Digest, Sha1};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const SWARMS: usize = 10;
+const OFFERS: usize = 5;
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn swarm_hash(i: usize) -> [u8; 20] {
+    Sha1::digest(format!("shoal bench swarm {i}").as_bytes()).into()
+}
+
+fn bin(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("serve") {
+        return serve();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run())
+}
+
+/// Child mode: our pod with the bench swarms registered, until stdin closes.
+fn serve() -> anyhow::Result<()> {
+    let threads = env_or("BENCH_POD_THREADS", 2usize).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?;
+    let dir = tempfile::tempdir()?;
+    let pod = runtime.block_on(server_lite::start(server_lite::Config::for_data_dir(
+        dir.path(),
+    )))?;
+    for i in 0..SWARMS {
+        pod.pod.catalogue().insert(
+            swarm_hash(i).into(),
+            Entry {
+                path: dir.path().join("none"),
+                size: 1,
+                mime_type: "video/mp4".into(),
+                file_name: "none".into(),
+            },
+        );
+    }
+    println!("READY {}", pod.addr.port());
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    runtime.block_on(pod.stop())
+}
+
+/// A tracker server in a child process.
+struct Server {
+    name: &'static str,
+    url: String,
+    child: Child,
+}
+
+impl Server {
+    fn spawn(name: &'static str, mut command: Command, path: &str) -> anyhow::Result<Self> {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot start the {name} tracker"))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(port) = line.trim().strip_prefix("READY ") else {
+            bail!("the {name} tracker did not start: {line:?}");
+        };
+        Ok(Self {
+            name,
+            url: format!("ws://127.0.0.1:{port}{path}"),
+            child,
+        })
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take()); // EOF: the child stops
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Client {
+    socket: Socket,
+    peer_id: [u8; 20],
+    info_hash: [u8; 20],
+}
+
+async fn connect(url: &str, i: usize) -> anyhow::Result<Client> {
+    // Small client buffers: thousands of idle clients live in this process.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+        .await
+        .with_context(|| format!("connect {url}"))?;
+    let mut peer_id = *b"-BN0001-000000000000";
+    peer_id[8..].copy_from_slice(format!("{i:012}").as_bytes());
+    Ok(Client {
+        socket,
+        peer_id,
+        info_hash: swarm_hash(i % SWARMS),
+    })
+}
+
+async fn connect_all(url: &str, n: usize) -> anyhow::Result<Vec<Client>> {
+    futures_util::stream::iter(0..n)
+        .map(|i| connect(url, i))
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+fn announce_json(client: &Client, round: u64, offers: usize) -> String {
+    let sdp = format!(
+        "v=0\r\no=- {round} 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+         a=msid-semantic: WMS\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n\
+         c=IN IP4 0.0.0.0\r\na=candidate:1 1 udp 2113937151 127.0.0.1 50000 typ host\r\n\
+         a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=ice-options:trickle\r\n\
+         a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+         a=setup:actpass\r\na=mid:0\r\na=sctp-port:5000\r\na=max-message-size:262144\r\n"
+    );
+    let offers: Vec<_> = (0..offers)
+        .map(|k| {
+            let mut offer_id = [0x80u8; 20];
+            offer_id[..8].copy_from_slice(&round.to_be_bytes());
+            offer_id[8] = k as u8;
+            offer_id[9..].copy_from_slice(&client.peer_id[9..]);
+            json!({"offer": {"type": "offer", "sdp": sdp}, "offer_id": bin(&offer_id)})
+        })
+        .collect();
+    let mut message = json!({
+        "action": "announce",
+        "info_hash": bin(&client.info_hash),
+        "peer_id": bin(&client.peer_id),
+        "numwant": offers.len(),
+        "uploaded": 0,
+        "downloaded": 0,
+        "left": 1000,
+    });
+    if round == 0 {
+        message["event"] = json!("started");
+    }
+    if !offers.is_empty() {
+        message["offers"] = json!(offers);
+    }
+    message.to_string()
+}
+
+/// Sends an announce and waits for its response, skipping relayed offers. Returns the latency.
+async fn announce(client: &mut Client, round: u64, offers: usize) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    client
+        .socket
+        .send(Message::text(announce_json(client, round, offers)))
+        .await?;
+    loop {
+        match client.socket.next().await {
+            Some(Ok(Message::Text(text))) => {
+                if text.contains("failure reason") {
+                    bail!("tracker failure: {text}");
+                }
+                // Responses carry `interval`; relayed offers do not.
+                if text.contains("\"interval\"") {
+                    return Ok(start.elapsed());
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(err)) => return Err(err.into()),
+            None => bail!("socket closed"),
+        }
+    }
+}
+
+/// RSS growth of `server` per connection that announced once and stays idle.
+async fn idle_memory(server: &Server, n: usize) -> anyhow::Result<(f64, u64)> {
+    let before = server.rss_kib();
+    let mut clients = connect_all(&server.url, n).await?;
+    for client in &mut clients {
+        announce(client, 0, 0).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = server.rss_kib();
+    for mut client in clients {
+        let _ = client.socket.close(None).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok((
+        after.saturating_sub(before) as f64 * 1024.0 / n as f64,
+        after.saturating_sub(before),
+    ))
+}
+
+struct Load {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn load(server: &Server, n: usize, seconds: u64) -> anyhow::Result<Load> {
+    let clients = connect_all(&server.url, n).await?;
+    let start = Instant::now() + Duration::from_millis(200);
+    let end = start + Duration::from_secs(seconds);
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            tokio::spawn(async move {
+                tokio::time::sleep_until(start.into()).await;
+                let mut latencies = Vec::new();
+                let mut round = 0;
+                while Instant::now() < end {
+                    latencies.push(announce(&mut client, round, OFFERS).await?);
+                    round += 1;
+                }
+                let _ = client.socket.close(None).await;
+                anyhow::Ok(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await; // let the server forget the clients
+    Ok(Load {
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn run() -> anyhow::Result<()> {
+    let seconds = env_or("BENCH_SECONDS", 10u64);
+    let idle = env_or("BENCH_IDLE", 2000usize);
+    let counts: Vec<usize> = std::env::var("BENCH_CLIENTS")
+        .unwrap_or_else(|_| "100,1000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let js = shoal_tests::workspace_root().join("tests/js");
+    if !js.join("node_modules/bittorrent-tracker").is_dir() {
+        bail!(
+            "{} has no node_modules: run ./shoal test (or npm install --ignore-scripts there)",
+            js.display()
+        );
+    }
+
+    let mut ours = Command::new(std::env::current_exe()?);
+    ours.arg("serve");
+    let ours = Server::spawn("shoal", ours, "/tracker/socket")?;
+    let mut reference = Command::new("node");
+    reference.arg(js.join("reference-tracker.mjs"));
+    let reference = Server::spawn("bittorrent-tracker", reference, "/")?;
+    let servers = [&ours, &reference];
+
+    println!(
+        "tracker benchmark: 127.0.0.1, {} cores, {seconds} s per case, {OFFERS} offers per \
+         announce, {SWARMS} swarms, our pod on {} worker threads",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        env_or("BENCH_POD_THREADS", 2usize)
+    );
+    let mut memory = Vec::new();
+    for server in servers {
+        let (per_conn, total) = idle_memory(server, idle).await?;
+        println!(
+            "{:<20} idle memory: {:>6.2} KiB per connection ({idle} connections, RSS +{:.1} MiB)",
+            server.name,
+            per_conn / 1024.0,
+            total as f64 / 1024.0
+        );
+        memory.push(per_conn);
+    }
+    let mut results = Vec::new();
+    for &n in &counts {
+        for server in servers {
+            let result = load(server, n, seconds).await?;
+            println!(
+                "{:<20} {n:>5} clients: {:>9.0} announces/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
+                server.name,
+                result.per_second,
+                ms(result.p50),
+                ms(result.p99)
+            );
+            results.push((server.name, n, result));
+        }
+        let (a, b) = (&results[results.len() - 2].2, &results[results.len() - 1].2);
+        println!(
+            "{:<20} {n:>5} clients: announces/s x{:.2}, p99 x{:.2} (shoal / reference; >1 \
+             throughput and <1 latency favour shoal)",
+            "ratio",
+            a.per_second / b.per_second,
+            ms(a.p99) / ms(b.p99).max(f64::MIN_POSITIVE)
+        );
+    }
+    let summary = json!({
+        "memoryPerIdleConnectionBytes": {"shoal": memory[0], "reference": memory[1]},
+        "load": results.iter().map(|(name, n, r)| json!({
+            "server": name, "clients": n, "announcesPerSecond": r.per_second,
+            "p50Ms": ms(r.p50), "p99Ms": ms(r.p99),
+        })).collect::<Vec<_>>(),
+    });
+    println!("BENCH_JSON {summary}");
+    Ok(())
+}
