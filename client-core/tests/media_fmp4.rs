@@ -54,9 +54,11 @@ fn h264_profile(name: &str) -> (u8, bool) {
     }
 }
 
+type CodecCheck = Box<dyn Fn(&str) -> bool>;
+
 /// The codecs strings ffprobe's view of the file implies (RFC 6381), where ffprobe says enough;
 /// `None` entries are checked by shape only.
-fn expected_codecs(path: &std::path::Path) -> Vec<Box<dyn Fn(&str) -> bool>> {
+fn expected_codecs(path: &std::path::Path) -> Vec<CodecCheck> {
     let probe = ffprobe(
         path,
         &[
@@ -70,7 +72,7 @@ fn expected_codecs(path: &std::path::Path) -> Vec<Box<dyn Fn(&str) -> bool>> {
         let codec = s["codec_name"].as_str().unwrap().to_string();
         let profile = s["profile"].as_str().unwrap_or("").to_string();
         let level = s["level"].as_i64().unwrap_or(-99);
-        let check: Box<dyn Fn(&str) -> bool> = match codec.as_str() {
+        let check: CodecCheck = match codec.as_str() {
             "h264" => {
                 let (idc, constrained) = h264_profile(&profile);
                 Box::new(move |c: &str| {

@@ -143,6 +143,27 @@ fn faststart() {
 }
 
 #[test]
+fn audio_only() {
+    let name = "prog_audio.m4a";
+    let file = read(name);
+    let (moov, after_media_data, _) = locate(&file);
+    assert!(!after_media_data);
+    let (remuxer, out) = remux(&file, moov);
+    assert_eq!(remuxer.mime_type(), "audio/mp4; codecs=\"mp4a.40.2\"");
+    let index = remuxer.index();
+    assert!(index.len() >= 3, "{index:?}");
+    assert!((index.end_time_s() - 6.0).abs() < 0.05);
+    let path = scratch(&format!("remuxed-{name}"));
+    std::fs::write(&path, &out).unwrap();
+    let before = streams_with_frame_counts(&fixture(name));
+    let after = streams_with_frame_counts(&path);
+    assert_eq!(after[0]["nb_read_packets"], before[0]["nb_read_packets"]);
+    let errors = decode_errors(&path);
+    assert!(errors.is_empty(), "{name}: ffmpeg decode errors: {errors}");
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
 fn fragmented_files_are_not_remuxed() {
     let file = read("fmp4_h264_aac.mp4");
     let (moov, _, _) = locate(&file);

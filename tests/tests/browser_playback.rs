@@ -126,3 +126,138 @@ fn a_viewer_plays_and_seeks_in_chromium() {
 fn a_viewer_plays_and_seeks_in_firefox() {
     plays_and_seeks(Kind::Firefox);
 }
+
+/// Two viewers of one video: the second gets a measurable share of its bytes from the first
+/// over WebRTC (through the pod's tracker), and every piece verifies.
+fn two_viewers(first: Kind, second: Kind) {
+    let (pod, video, _dir) = pod_with_clip();
+    let a = Browser::launch(first).unwrap();
+    open_player(&a, &pod, &video);
+    wait_for(
+        &a,
+        "the first viewer to hold every piece",
+        "const t = window.shoalTorrent; return t && t.stats().done;",
+        Duration::from_secs(90),
+    );
+    let b = Browser::launch(second).unwrap();
+    open_player(&b, &pod, &video);
+    wait_for(
+        &b,
+        "the second viewer to hold every piece",
+        "const t = window.shoalTorrent; return t && t.stats().done;",
+        Duration::from_secs(90),
+    );
+    wait_for(
+        &b,
+        "the second viewer to play",
+        "const v = document.getElementById('player'); if (v.paused) v.play().catch(() => {}); return v.currentTime > 0.5;",
+        Duration::from_secs(30),
+    );
+    let stats = b.execute("return window.shoalTorrent.stats();", vec![]).unwrap();
+    let from_peers = stats["downloaded_from_peers"].as_u64().unwrap();
+    let from_seed = stats["downloaded_from_webseeds"].as_u64().unwrap();
+    let total = stats["bytes_total"].as_u64().unwrap();
+    println!(
+        "{} → {}: {from_peers} bytes from the peer, {from_seed} from the WebSeed ({:.0}% from peers)",
+        first.name(),
+        second.name(),
+        100.0 * from_peers as f64 / total as f64
+    );
+    assert!(from_peers > total / 10, "too little from the peer: {stats}");
+    assert_eq!(stats["hash_failures"], 0, "{stats}");
+    let uploaded = a.execute("return window.shoalTorrent.stats().uploaded;", vec![]).unwrap();
+    assert!(uploaded.as_u64().unwrap() >= from_peers, "the first viewer's upload count: {uploaded}");
+    for browser in [&a, &b] {
+        let errors = browser.page_errors().unwrap();
+        assert!(errors.is_empty(), "{}: {errors:?}", browser.kind.name());
+    }
+}
+
+#[test]
+fn two_chromium_viewers_share() {
+    two_viewers(Kind::Chromium, Kind::Chromium);
+}
+
+#[test]
+fn chromium_and_firefox_viewers_share() {
+    two_viewers(Kind::Chromium, Kind::Firefox);
+}
+
+/// A tracker that never answers, listed before the pod's: playback starts and the two viewers
+/// still find each other through the live tracker (announces go to every tracker at once).
+#[test]
+fn a_dead_tracker_delays_nothing() {
+    let (pod, video, _dir) = pod_with_clip();
+    // A port that refuses connections, and one that accepts and never speaks.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!(
+        "ws://127.0.0.1:{}/dead,ws://{}/silent",
+        shoal_tests::free_port(),
+        silent.local_addr().unwrap()
+    );
+    let open = |browser: &Browser| {
+        let url = format!(
+            "{}/client-example.html?announce={}&id={}",
+            pod.url(),
+            dead,
+            video["torrentUrl"].as_str().unwrap()
+        );
+        browser.goto(&url).unwrap();
+    };
+    let a = Browser::launch(Kind::Chromium).unwrap();
+    open(&a);
+    wait_for(
+        &a,
+        "playback despite the dead trackers",
+        "const v = document.getElementById('player'); if (v.paused) v.play().catch(() => {}); return v.currentTime > 1.0;",
+        Duration::from_secs(60),
+    );
+    wait_for(&a, "every piece", "return window.shoalTorrent.stats().done;", Duration::from_secs(60));
+    let b = Browser::launch(Kind::Chromium).unwrap();
+    open(&b);
+    wait_for(
+        &b,
+        "a peer connection through the live tracker",
+        "return window.shoalTorrent && window.shoalTorrent.stats().downloaded_from_peers > 0;",
+        Duration::from_secs(60),
+    );
+}
+
+/// A seeder whose data channel flips bytes in every block it sends: the viewer's hash checks
+/// catch it, the peer is dropped, and the video still plays with every piece verified.
+#[test]
+fn a_corrupting_peer_is_dropped_and_the_video_still_plays() {
+    let (pod, video, _dir) = pod_with_clip();
+    let bad = Browser::launch(Kind::Chromium).unwrap();
+    bad.goto(&format!("{}/client-example.html", pod.url())).unwrap();
+    wait_for(&bad, "the client", "return typeof window.shoalPlay === 'function';", Duration::from_secs(30));
+    // Corrupt every large message (piece payloads) this page sends over WebRTC.
+    bad.execute(
+        "const send = RTCDataChannel.prototype.send; \
+         RTCDataChannel.prototype.send = function (data) { \
+           if (data && data.byteLength > 1024) { const c = new Uint8Array(data); c[c.length - 1] ^= 0xff; return send.call(this, c); } \
+           return send.call(this, data); }; \
+         window.shoalPlay(arguments[0]); return true;",
+        vec![video["torrentUrl"].clone()],
+    )
+    .unwrap();
+    wait_for(&bad, "the bad seeder to hold every piece", "const t = window.shoalTorrent; return t && t.stats().done;", Duration::from_secs(90));
+
+    let viewer = Browser::launch(Kind::Chromium).unwrap();
+    open_player(&viewer, &pod, &video);
+    wait_for(
+        &viewer,
+        "every piece, verified, despite the corrupting peer",
+        "const t = window.shoalTorrent; return t && t.stats().done;",
+        Duration::from_secs(90),
+    );
+    wait_for(
+        &viewer,
+        "playback",
+        "const v = document.getElementById('player'); if (v.paused) v.play().catch(() => {}); return v.currentTime > 1.0;",
+        Duration::from_secs(30),
+    );
+    let stats = viewer.execute("return window.shoalTorrent.stats();", vec![]).unwrap();
+    assert!(stats["hash_failures"].as_u64().unwrap() > 0, "the corruption was never noticed: {stats}");
+    assert!(stats["peers_banned"].as_u64().unwrap() >= 1, "the corrupting peer was not dropped: {stats}");
+}

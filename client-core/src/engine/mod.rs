@@ -320,6 +320,10 @@ const UPLOAD_LOW_WATER: usize = 64 * 1024;
 /// How long a new peer may take to say what it has before a plain download stops waiting for
 /// it and turns to the WebSeed.
 const ANNOUNCE_GRACE_MS: u64 = 2_000;
+/// Cancelled bytes assumed still on the way from one peer, at most.
+const MAX_CANCELLED_BYTES: u64 = 1 << 20;
+/// Blocks an unmeasured peer may hold of urgent pieces, while a WebSeed can cover them.
+const PROBE_BLOCKS: u32 = 2;
 /// How long an idle plain download waits for the owners of unavailable pieces to fetch them
 /// from the WebSeed before it fetches them itself.
 const OWNER_WAIT_MS: u64 = 2_000;
@@ -506,49 +510,6 @@ impl Engine {
         let mut ids: Vec<PeerId> = self.banned.iter().copied().collect();
         ids.sort();
         ids
-    }
-
-    #[doc(hidden)]
-    pub fn debug_state(&self) -> String {
-        let Some(p) = self.picker.as_ref() else {
-            return "no picker".into();
-        };
-        let partials: Vec<String> = p
-            .partials
-            .iter()
-            .map(|(i, part)| {
-                format!(
-                    "{i}: rem {} ws {} reqs {:?} avail {}",
-                    part.remaining,
-                    part.webseed_fetches,
-                    part.blocks
-                        .iter()
-                        .map(|b| (b.requests, b.from.is_some()))
-                        .collect::<Vec<_>>(),
-                    p.availability[*i as usize]
-                )
-            })
-            .collect();
-        let missing: Vec<(u32, u32)> = (0..p.piece_count)
-            .filter(|&i| !p.have.get(i))
-            .map(|i| (i, p.availability[i as usize]))
-            .collect();
-        format!(
-            "partials {partials:?}\nmissing {missing:?}\nidle_since {:?} fetches {:?}",
-            self.idle_since,
-            self.webseeds
-                .iter()
-                .map(|w| (w.fetches.len(), w.backoff_until, w.disabled))
-                .collect::<Vec<_>>()
-        )
-    }
-
-    #[doc(hidden)]
-    pub fn debug_peer(&self, key: PeerKey) -> String {
-        match self.peers.get(&key) {
-            Some(p) => format!("am_choking {} am_interested {} peer_choking {} peer_interested {} writable {} upload {} queued {} reqs {} has {:?}", p.am_choking, p.am_interested, p.peer_choking, p.peer_interested, p.writable, p.upload.len(), p.send.queued_bytes(), p.requests.len(), p.has.as_ref().map(|h| h.count())),
-            None => "none".into(),
-        }
     }
 
     pub fn peer_count(&self) -> usize {
@@ -1444,6 +1405,8 @@ impl Engine {
         }
         release_block(picker, piece, block);
         let length = picker.block_len(piece, block);
+        // The peer may have sent it already; until it arrives it delays what follows.
+        peer.cancelled_bytes = (peer.cancelled_bytes + u64::from(length)).min(MAX_CANCELLED_BYTES);
         self.send(
             key,
             &Message::Cancel {
@@ -1638,6 +1601,10 @@ impl Engine {
         if peer.remove_request(index, block) {
             release_block(picker, index, block);
             peer.last_progress = now;
+        } else {
+            // Probably a block we cancelled after it had been sent: it no longer delays the
+            // blocks behind it.
+            peer.cancelled_bytes = peer.cancelled_bytes.saturating_sub(len);
         }
         match picker.receive(index, block, &data, Src::Peer(key)) {
             Received::Unneeded => self.wasted += len,
@@ -2062,11 +2029,21 @@ impl Engine {
             .peers
             .values()
             .filter(|p| Self::can_request(p) && p.has_piece(piece) && !exclude.contains(&p.key))
-            .filter(|p| !measured_only || p.last_rate > 0)
             .map(|p| {
                 let limit = self.target(p, now) + self.config.urgent_extra_blocks;
                 let room = limit.saturating_sub(p.requests.len() as u32);
-                (p.key, p.outstanding_bytes(), p.est_rate(now, initial), room)
+                if measured_only && p.last_rate == 0 {
+                    // Unproven: a small probe, planned pessimistically.
+                    let probe = (PROBE_BLOCKS).saturating_sub(p.requests.len() as u32);
+                    (
+                        p.key,
+                        p.outstanding_bytes(),
+                        (initial / 4).max(1),
+                        room.min(probe),
+                    )
+                } else {
+                    (p.key, p.outstanding_bytes(), p.est_rate(now, initial), room)
+                }
             })
             .filter(|c| c.3 > 0)
             .collect();
@@ -2353,10 +2330,7 @@ impl Engine {
             .collect();
         order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         for (_, key) in order {
-            loop {
-                let Some(peer) = self.peers.get(&key) else {
-                    break;
-                };
+            while let Some(peer) = self.peers.get(&key) {
                 if peer.requests.len() as u32 >= self.target(peer, now) {
                     break;
                 }

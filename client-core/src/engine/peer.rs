@@ -75,6 +75,8 @@ pub(crate) struct Peer {
     pub last_progress: Millis,
     pub last_sent: Millis,
     pub last_rate: u64,
+    /// Bytes of blocks we cancelled that the peer may still be sending (they take link time).
+    pub cancelled_bytes: u64,
     pub metadata_useless: bool,
 }
 
@@ -107,6 +109,7 @@ impl Peer {
             last_progress: now,
             last_sent: now,
             last_rate: 0,
+            cancelled_bytes: 0,
             metadata_useless: false,
         }
     }
@@ -163,8 +166,9 @@ impl Peer {
         .max(1)
     }
 
+    /// Bytes still to come from the peer: our requests plus cancelled blocks it may have sent.
     pub fn outstanding_bytes(&self) -> u64 {
-        self.requests.len() as u64 * u64::from(BLOCK_SIZE)
+        self.requests.len() as u64 * u64::from(BLOCK_SIZE) + self.cancelled_bytes
     }
 
     /// When `extra` more bytes asked now would have arrived: what is queued ahead of them plus

@@ -20,7 +20,8 @@ use std::ops::Range;
 use super::moov::{self, Movie, Track, TrackKind};
 use super::mp4box::{read_header, BoxHeader, Boxes, HeaderRead, Mp4Box};
 use super::{
-    mime_with_codecs, Fragment, FragmentIndex, MediaError, Progress, MAX_FRAGMENTS, MAX_PARSED_BOX,
+    mime_with_codecs, slice, slice_from, Fragment, FragmentIndex, MediaError, Progress,
+    MAX_FRAGMENTS, MAX_PARSED_BOX,
 };
 
 /// Largest `moof` the scanner buffers. A two-second fragment's `moof` is a few KiB.
@@ -78,7 +79,7 @@ impl Fmp4Layout {
         let mut movie: Option<(Movie, u64)> = None;
         let mut sidxs: Vec<(Sidx, Range<u64>)> = Vec::new();
         loop {
-            let rest = prefix.get(pos as usize..).unwrap_or(&[]);
+            let rest = slice_from(prefix, pos);
             let header = match read_header(rest, pos)? {
                 HeaderRead::NeedBytes(n) => {
                     return Ok(Progress::NeedMore {
@@ -121,7 +122,7 @@ impl Fmp4Layout {
                         limit: MAX_PARSED_BOX,
                     });
                 }
-                let Some(raw) = prefix.get(pos as usize..end as usize) else {
+                let Some(raw) = slice(prefix, pos, end) else {
                     return Ok(Progress::NeedMore { until: end });
                 };
                 let b = Mp4Box {
@@ -627,8 +628,7 @@ mod tests {
         w.u32(90_000);
         w.u32(0);
         w.u32(0);
-        w.u16(0);
-        w.u16(2);
+        w.bytes(&[0, 0, 0, 2]); // reserved, reference count
         let fragment_len = |samples: u32| 8 + 16 + (8 + 16 + 16 + 16) + 8 + samples;
         for (samples, duration) in [(10u32, 180_000u32), (5, 90_000)] {
             w.u32(fragment_len(samples));

@@ -217,6 +217,22 @@ impl FragmentIndex {
     }
 }
 
+/// `buf[start..end]` for file offsets; `None` unless all of it is there. Offsets are `u64` and
+/// never truncated to a 32-bit `usize` (wasm32), where a cast would silently alias.
+pub(crate) fn slice(buf: &[u8], start: u64, end: u64) -> Option<&[u8]> {
+    let start = usize::try_from(start).ok()?;
+    let end = usize::try_from(end).ok()?;
+    buf.get(start..end)
+}
+
+/// `buf[start..]`, empty when `start` is at or past the end.
+pub(crate) fn slice_from(buf: &[u8], start: u64) -> &[u8] {
+    usize::try_from(start)
+        .ok()
+        .and_then(|start| buf.get(start..))
+        .unwrap_or(&[])
+}
+
 /// Builds `type/subtype; codecs="a,b"`.
 pub(crate) fn mime_with_codecs(mime: &str, codecs: &[String]) -> String {
     if codecs.is_empty() {

@@ -247,10 +247,6 @@ impl BoxWriter {
         self.buf.extend_from_slice(bytes);
     }
 
-    pub fn u16(&mut self, v: u16) {
-        self.buf.extend_from_slice(&v.to_be_bytes());
-    }
-
     pub fn u32(&mut self, v: u32) {
         self.buf.extend_from_slice(&v.to_be_bytes());
     }

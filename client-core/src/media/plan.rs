@@ -16,7 +16,7 @@ use super::moov::TrackKind;
 use super::mp4box::Boxes;
 use super::remux::{MoovLocator, MoovSearch, Remuxer};
 use super::webm::{WebmLayout, ID_EBML};
-use super::{FragmentIndex, MediaError, Progress, MAX_PARSED_BOX};
+use super::{slice, FragmentIndex, MediaError, Progress, MAX_PARSED_BOX};
 
 /// Most bytes a probe keeps: a whole `moov` and what may precede it.
 pub const MAX_PROBE_BYTES: u64 = MAX_PARSED_BOX + (16 << 20);
@@ -110,7 +110,9 @@ impl MediaPlan {
                 .map(|p| p.fetch)
                 .unwrap_or_default(),
             MediaPlan::RawAudio(audio) => {
-                vec![audio.data_start..audio.data_start.saturating_add(RAW_AUDIO_FIRST_APPEND)]
+                let end = audio.data_start.saturating_add(RAW_AUDIO_FIRST_APPEND);
+                let first = audio.data_start..end;
+                vec![first]
             }
             MediaPlan::NativeOnly { .. } => Vec::new(),
         };
@@ -141,6 +143,9 @@ pub struct Probe {
     ranges: Vec<(u64, Vec<u8>)>,
 }
 
+/// A need this close past the head extends the head rather than being fetched on its own.
+const HEAD_GAP: u64 = 64 << 10;
+
 /// Most separate ranges a probe keeps (each box between the media data and `moov` may cost one).
 const MAX_PROBE_RANGES: usize = 16;
 
@@ -166,18 +171,31 @@ impl Probe {
     /// as are up to 16 ranges away from it (more are ignored, and [`Probe::poll`] then gives
     /// up rather than ask again).
     pub fn feed(&mut self, offset: u64, bytes: &[u8]) {
-        let head_len = self.head.len() as u64;
-        let end = offset.saturating_add(bytes.len() as u64);
-        if offset <= head_len {
-            if end > head_len && end <= MAX_PROBE_BYTES {
-                self.head
-                    .extend_from_slice(&bytes[(head_len - offset) as usize..]);
+        if offset <= self.head.len() as u64 {
+            self.extend_head(offset, bytes);
+            // Ranges the head has reached become part of it.
+            while let Some((offset, _)) = self.ranges.first() {
+                if *offset > self.head.len() as u64 {
+                    break;
+                }
+                let (offset, bytes) = self.ranges.remove(0);
+                self.extend_head(offset, &bytes);
             }
         } else if self.ranges.len() < MAX_PROBE_RANGES
             && self.held() + bytes.len() as u64 <= MAX_PROBE_BYTES
         {
             let at = self.ranges.partition_point(|(o, _)| *o < offset);
             self.ranges.insert(at, (offset, bytes.to_vec()));
+        }
+    }
+
+    /// Appends the part of `bytes` (at `offset`, which is within the head) beyond the head.
+    fn extend_head(&mut self, offset: u64, bytes: &[u8]) {
+        let head_len = self.head.len() as u64;
+        let end = offset.saturating_add(bytes.len() as u64);
+        if end > head_len && end <= MAX_PROBE_BYTES {
+            self.head
+                .extend_from_slice(&bytes[(head_len - offset) as usize..]);
         }
     }
 
@@ -277,19 +295,20 @@ impl Probe {
 
     /// The bytes `range` if the probe holds them.
     fn bytes(&self, range: &Range<u64>) -> Option<&[u8]> {
-        if let Some(b) = self.head.get(range.start as usize..range.end as usize) {
+        if let Some(b) = slice(&self.head, range.start, range.end) {
             return Some(b);
         }
         self.ranges.iter().find_map(|(offset, bytes)| {
             let start = range.start.checked_sub(*offset)?;
-            bytes.get(start as usize..(start + (range.end - range.start)) as usize)
+            slice(bytes, start, start + (range.end - range.start))
         })
     }
 
-    /// A need starting inside the head grows the head; anything else is a range of its own.
+    /// A need starting inside the head, or a little past it, grows the head (one request, and
+    /// the prefix parsers need contiguous bytes); anything else is a range of its own.
     fn need(&self, range: Range<u64>) -> Found {
         let head_len = self.head.len() as u64;
-        if range.start <= head_len {
+        if range.start <= head_len + HEAD_GAP {
             Found::Need(head_len..range.end.max(head_len + 1))
         } else {
             Found::Need(range)

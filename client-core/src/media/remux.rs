@@ -24,13 +24,17 @@ use super::fmp4::mp4_mime;
 use super::moov::{self, Track, TrackKind};
 use super::mp4box::{read_header, BoxWriter, Boxes, HeaderRead, Mp4Box};
 use super::{
-    bytes::table_count, Fragment, FragmentIndex, MediaError, MAX_PARSED_BOX, MAX_SAMPLES_PER_TRACK,
+    bytes::table_count, slice, slice_from, Fragment, FragmentIndex, MediaError, MAX_PARSED_BOX,
+    MAX_SAMPLES_PER_TRACK,
 };
 
 /// Fragments are cut at the first sync sample at least this far (in decode time) from the
 /// fragment's start: "about 2 s", a hair under so that a keyframe every 2.00 s starts a new
 /// fragment despite timestamp rounding.
 const MIN_FRAGMENT_S: f64 = 1.9;
+
+/// Largest fragment [`Remuxer::build_fragment`] writes (its `mdat` payload).
+pub const MAX_FRAGMENT_LEN: u64 = 256 << 20;
 
 /// Where `moov` is, or which bytes are needed to find out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +77,7 @@ impl MoovLocator {
             }
             let available = pos
                 .checked_sub(offset)
-                .and_then(|skip| bytes.get(skip as usize..))
-                .unwrap_or(&[]);
+                .map_or(&[][..], |skip| slice_from(bytes, skip));
             let header = match read_header(available, pos)? {
                 HeaderRead::Header(header) => header,
                 HeaderRead::NeedBytes(_) => return Ok(MoovSearch::Need(self.need_from(pos))),
@@ -132,6 +135,8 @@ struct RemuxTrack {
     /// (empty edits) in seconds: presentation time = (dts + cts − shift) / timescale + delay.
     edit_shift: i64,
     edit_delay_s: f64,
+    /// Some sample has a composition offset (B-frames): `trun` then carries them.
+    has_cts: bool,
 }
 
 impl RemuxTrack {
@@ -152,10 +157,6 @@ impl RemuxTrack {
             .map(|s| i128::from(s.dts) + i128::from(s.cts_offset) + i128::from(s.duration))
             .max();
         end.map_or(0.0, |end| self.presentation_s(end))
-    }
-
-    fn has_cts(&self) -> bool {
-        self.samples.iter().any(|s| s.cts_offset != 0)
     }
 }
 
@@ -348,7 +349,7 @@ impl Remuxer {
             let tfdt = w.begin_full(b"tfdt", 1, 0);
             w.u64(first.dts);
             w.end(tfdt);
-            let cts = track.has_cts();
+            let cts = track.has_cts;
             let negative = samples.iter().any(|s| s.cts_offset < 0);
             let flags = 0x001 | 0x100 | 0x200 | 0x400 | if cts { 0x800 } else { 0 };
             let trun = w.begin_full(b"trun", u8::from(negative), flags);
@@ -371,6 +372,15 @@ impl Remuxer {
         }
         w.end(moof);
 
+        if data_len > MAX_FRAGMENT_LEN {
+            // Only a file whose samples overlap (or a GOP of minutes at a huge bitrate) gets
+            // here; building it would hold it all in memory.
+            return Err(MediaError::TooLarge {
+                what: "remuxed fragment",
+                size: data_len,
+                limit: MAX_FRAGMENT_LEN,
+            });
+        }
         let moof_len = w.buf.len() as u64;
         let large = data_len + 8 > u64::from(u32::MAX);
         let mdat_header: u64 = if large { 16 } else { 8 };
@@ -400,9 +410,7 @@ impl Remuxer {
                     .checked_sub(1)
                     .and_then(|k| {
                         let r = &plan.fetch[k];
-                        let from = (s.offset - r.start) as usize;
-                        let to = (end - r.start) as usize;
-                        fetched[k].get(from..to)
+                        slice(fetched[k], s.offset - r.start, end - r.start)
                     })
                     .ok_or(MediaError::malformed(
                         "remux",
@@ -444,6 +452,7 @@ fn read_track(
     Ok(RemuxTrack {
         id: track.id,
         timescale: track.timescale,
+        has_cts: samples.iter().any(|s| s.cts_offset != 0),
         samples,
         edit_shift,
         edit_delay_s,
@@ -474,12 +483,9 @@ fn edit_list(elst: &Mp4Box<'_>) -> Result<(i64, u64), MediaError> {
 
 /// Locates every sample of a track from `stsz`/`stz2`, `stts`, `ctts`, `stss`, `stsc`, `stco`/`co64`.
 fn sample_table(stbl: &Mp4Box<'_>) -> Result<Vec<Sample>, MediaError> {
-    let mut boxes = std::collections::HashMap::new();
-    for child in stbl.children() {
-        let child = child?;
-        boxes.entry(child.kind.0).or_insert(child);
-    }
-    let get = |k: &[u8; 4]| boxes.get(k);
+    let boxes: Vec<Mp4Box<'_>> = stbl.children().collect::<Result<_, _>>()?;
+    // The first box of a kind, as players read duplicates.
+    let get = |k: &[u8; 4]| boxes.iter().find(|b| &b.kind.0 == k);
 
     // Sizes: a constant, or a table (stz2 packs 4, 8 or 16 bits per entry).
     let (sizes, count) = if let Some(stsz) = get(b"stsz") {

@@ -18,7 +18,10 @@ use std::ops::Range;
 
 use super::codecs::{self, Codec};
 use super::moov::TrackKind;
-use super::{mime_with_codecs, Fragment, FragmentIndex, MediaError, Progress, MAX_FRAGMENTS};
+use super::{
+    mime_with_codecs, slice, slice_from, Fragment, FragmentIndex, MediaError, Progress,
+    MAX_FRAGMENTS,
+};
 
 pub const ID_EBML: u32 = 0x1A45_DFA3;
 const ID_DOC_TYPE: u32 = 0x4282;
@@ -336,7 +339,7 @@ impl WebmLayout {
         layout.name_codecs();
         match cues {
             Some(range) => {
-                let data = &prefix[range.start as usize..range.end as usize];
+                let data = slice(prefix, range.start, range.end).unwrap_or(&[]);
                 let end = segment_end.unwrap_or(u64::MAX);
                 layout.index = Some(layout.index_from_cues(data, range.start, end)?);
             }
@@ -514,7 +517,7 @@ enum Step<'a> {
 
 /// The element header at `pos` of a prefix.
 fn peek(prefix: &[u8], pos: u64) -> Result<Step<'_>, MediaError> {
-    let rest = prefix.get(pos as usize..).unwrap_or(&[]);
+    let rest = slice_from(prefix, pos);
     Ok(match read_element_header(rest, pos)? {
         HeaderRead::NeedBytes(n) => Step::Need(pos + n as u64),
         HeaderRead::Header(h) => Step::Element(h, None),
@@ -539,8 +542,11 @@ fn element(prefix: &[u8], pos: u64, limit: u64) -> Result<Step<'_>, MediaError> 
         });
     }
     let start = pos + header.header_len as u64;
-    let end = start + size;
-    Ok(match prefix.get(start as usize..end as usize) {
+    let end = start.checked_add(size).ok_or(MediaError::BadElement {
+        offset: pos,
+        reason: "size overflows",
+    })?;
+    Ok(match slice(prefix, start, end) {
         Some(data) => Step::Element(header, Some(data)),
         None => Step::Need(end),
     })

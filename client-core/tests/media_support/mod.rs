@@ -56,6 +56,7 @@ pub const ALL: &[&str] = &[
     "vp8_vorbis.webm",
     "prog_moov_end.mp4",
     "prog_faststart.mp4",
+    "prog_audio.m4a",
     "audio.mp3",
     "audio.aac",
 ];
@@ -121,6 +122,7 @@ fn recipe(name: &str) -> Vec<&'static str> {
         ],
         "prog_moov_end.mp4" => vec![VIDEO, AUDIO, H264, AAC],
         "prog_faststart.mp4" => vec![VIDEO, AUDIO, H264, AAC, &["-movflags", "+faststart"]],
+        "prog_audio.m4a" => vec![AUDIO, AAC, &["-movflags", "+faststart"]],
         "audio.mp3" => vec![AUDIO, &["-c:a", "libmp3lame", "-b:a", "128k"]],
         "audio.aac" => vec![AUDIO, AAC, &["-f", "adts"]],
         other => panic!("no recipe for fixture {other}"),

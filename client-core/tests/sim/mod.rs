@@ -155,8 +155,8 @@ impl WebSeedSim {
         self.pending.retain(|p| !(p.node == node && p.id == id));
     }
 
-    /// If the server is free, starts the next queued response: (node, id, body, arrival).
-    fn next(&mut self, now: f64) -> Option<(usize, u64, Result<Vec<u8>, WebSeedError>, f64)> {
+    /// If the server is free, starts the next queued response.
+    fn next(&mut self, now: f64) -> Option<Reply> {
         if self.busy_until > now + 1e-6 {
             return None;
         }
@@ -176,6 +176,9 @@ impl WebSeedSim {
         Some((p.node, p.id, Ok(body), self.busy_until + latency))
     }
 }
+
+/// A response leaving the server: (node, request id, body, arrival time).
+type Reply = (usize, u64, Result<Vec<u8>, WebSeedError>, f64);
 
 struct Pending {
     node: usize,

@@ -13,20 +13,24 @@
 //! - Every WebSocket failure carries `action` (and `info_hash` when it can be read): a failure
 //!   without `action` makes the JS client drop its socket and back off for minutes (§1.6).
 //! - Everything is bounded ([`TrackerConfig`]): connections in total and per IP, swarms, peers per
-//!   swarm, torrents per connection, messages per outgoing queue. A connection that cannot keep
-//!   up with its queue is closed rather than buffered for.
+//!   swarm, torrents per connection, messages per outgoing queue. When a connection's queue is
+//!   full, further relays to it are dropped (the offerer's offer times out, as when the reference
+//!   has no peer for it) rather than closing the socket, which would cost a JS client minutes of
+//!   reconnect back-off; a connection that stops reading altogether is closed by the send
+//!   timeout.
 //! - One lock over all state. Every critical section is short and never awaits; messages to
 //!   other connections are handed to their bounded queues with `try_send` under it. If one lock
 //!   ever becomes the bottleneck, shard `State` by info-hash.
 
 mod http;
+mod outbox;
 pub mod swarm;
 mod ws;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::routing::get;
@@ -40,9 +44,10 @@ use client_core::tracker::ws::{
 };
 use client_core::tracker::{MAX_NUMWANT, MAX_SCRAPE_HASHES};
 use client_core::InfoHash;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::Pod;
+use outbox::{Outbox, PushError};
 use swarm::{ConnId, Limits, PeerState, Swarms};
 
 /// The trackers' knobs. The defaults follow bittorrent-tracker where it has one.
@@ -70,8 +75,8 @@ pub struct TrackerConfig {
     pub max_peers_per_swarm: usize,
     /// Torrents one WebSocket may announce (the JS client shares one socket between torrents).
     pub max_swarms_per_connection: usize,
-    /// Messages waiting for one WebSocket (relayed offers and answers) before it is dropped as
-    /// too slow.
+    /// Messages waiting for one WebSocket (relayed offers and answers); relays beyond are
+    /// dropped. Costs nothing while empty.
     pub outbox_len: usize,
 }
 
@@ -90,7 +95,7 @@ impl Default for TrackerConfig {
             max_swarms: 100_000,
             max_peers_per_swarm: 1000,
             max_swarms_per_connection: 256,
-            outbox_len: 32,
+            outbox_len: 64,
         }
     }
 }
@@ -120,14 +125,14 @@ pub struct Tracker {
 
 struct State {
     swarms: Swarms,
-    /// Open WebSocket connections: their outgoing queue. Dropping the sender ends the task.
-    conns: HashMap<ConnId, Outbox>,
+    /// Open WebSocket connections. Closing a connection's outbox ends its task.
+    conns: HashMap<ConnId, Conn>,
     per_ip: HashMap<IpAddr, usize>,
     last_sweep: Instant,
 }
 
-struct Outbox {
-    tx: mpsc::Sender<String>,
+struct Conn {
+    outbox: Arc<Outbox>,
     ip: IpAddr,
 }
 
@@ -146,7 +151,7 @@ pub enum ConnectError {
 /// produce for it.
 pub(crate) struct Connection {
     pub id: ConnId,
-    pub outbox: mpsc::Receiver<String>,
+    pub outbox: Arc<Outbox>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -204,8 +209,14 @@ impl Tracker {
             return Err(ConnectError::TooManyFromIp);
         }
         let id = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
-        let (tx, outbox) = mpsc::channel(self.config.outbox_len.max(1));
-        state.conns.insert(id, Outbox { tx, ip });
+        let outbox = Outbox::new(self.config.outbox_len);
+        state.conns.insert(
+            id,
+            Conn {
+                outbox: outbox.clone(),
+                ip,
+            },
+        );
         *state.per_ip.entry(ip).or_default() += 1;
         Ok(Connection {
             id,
@@ -434,16 +445,17 @@ impl Tracker {
         .encode()
     }
 
-    /// Queues `message` for `conn`. A connection whose queue is full is too slow to be useful
-    /// for signalling (offers expire after 50 s): it is dropped, which closes its socket.
-    fn deliver(&self, conn: ConnId, outbox: mpsc::Sender<String>, message: ServerMessage) {
-        match outbox.try_send(message.to_json()) {
+    /// Queues `message` for `conn`, or drops it if `conn`'s queue is full (see the module doc).
+    fn deliver(&self, conn: ConnId, outbox: Arc<Outbox>, message: ServerMessage) {
+        match outbox.push(message.to_json()) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::info!(conn = conn.0, "tracker connection too slow, closing it");
-                self.lock().drop_conn(conn);
+            Err(PushError::Full) => {
+                tracing::debug!(
+                    conn = conn.0,
+                    "tracker connection's queue is full, relay dropped"
+                )
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.lock().drop_conn(conn),
+            Err(PushError::Closed) => self.lock().drop_conn(conn),
         }
     }
 
@@ -456,16 +468,17 @@ impl Tracker {
 
 impl State {
     /// A handle on `conn`'s outgoing queue, if it is still open.
-    fn outbox(&self, conn: ConnId) -> Option<mpsc::Sender<String>> {
-        self.conns.get(&conn).map(|outbox| outbox.tx.clone())
+    fn outbox(&self, conn: ConnId) -> Option<Arc<Outbox>> {
+        self.conns.get(&conn).map(|c| c.outbox.clone())
     }
 
     fn drop_conn(&mut self, conn: ConnId) {
-        if let Some(outbox) = self.conns.remove(&conn) {
-            if let Some(count) = self.per_ip.get_mut(&outbox.ip) {
+        if let Some(closed) = self.conns.remove(&conn) {
+            closed.outbox.close();
+            if let Some(count) = self.per_ip.get_mut(&closed.ip) {
                 *count -= 1;
                 if *count == 0 {
-                    self.per_ip.remove(&outbox.ip);
+                    self.per_ip.remove(&closed.ip);
                 }
             }
         }
@@ -539,7 +552,7 @@ mod tests {
 
     #[test]
     fn offer_and_answer_are_relayed() {
-        let (tracker, mut conns) = tracker_with_conns(2);
+        let (tracker, conns) = tracker_with_conns(2);
         let reply = send(
             &tracker,
             &conns[1],
@@ -560,7 +573,7 @@ mod tests {
         };
         assert_eq!(offer.peer_id, PeerId([1; 20]));
         assert_eq!(offer.offer_id, OfferId([100; 20]));
-        assert!(conns[1].outbox.try_recv().is_err(), "one offer per peer");
+        assert!(conns[1].outbox.try_recv().is_none(), "one offer per peer");
 
         let answer = Announce::answer(
             InfoHash([1; 20]),
@@ -619,23 +632,26 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_connection_is_dropped_not_buffered() {
+    fn a_full_queue_drops_relays_not_the_connection() {
         let (tracker, conns) = tracker_with_conns(2);
         send(
             &tracker,
             &conns[1],
             &ClientMessage::Announce(announce(2, 0)),
         );
-        for _ in 0..=tracker.config().outbox_len {
+        let len = tracker.config().outbox_len;
+        for _ in 0..len + 10 {
             send(
                 &tracker,
                 &conns[0],
                 &ClientMessage::Announce(announce(1, 1)),
             );
         }
-        // Connection 1 never read its queue: it was closed and left the swarm.
-        assert_eq!(tracker.connection_count(), 1);
-        assert_eq!(tracker.peer_count(), 1);
+        // Connection 1 never read its queue: it holds `len` relays, the rest were dropped.
+        assert_eq!(tracker.connection_count(), 2);
+        assert_eq!(tracker.peer_count(), 2);
+        let queued = std::iter::from_fn(|| conns[1].outbox.try_recv()).count();
+        assert_eq!(queued, len);
     }
 
     #[test]

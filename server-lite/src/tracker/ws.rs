@@ -3,8 +3,9 @@
 //!
 //! One task per connection, with one small bounded queue (other peers' relayed offers and
 //! answers) and small socket buffers, keeps an idle connection to a few KiB. The task ends
-//! when the peer closes, errs, stays silent (not even a pong) past the idle timeout, cannot keep
-//! up with its queue, or when the pod shuts down; in every case its peers leave their swarms.
+//! when the peer closes, errs, stays silent (not even a pong) past the idle timeout, does not
+//! take a message within the send timeout, or when the pod shuts down; in every case its peers
+//! leave their swarms.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -23,8 +24,9 @@ use super::{Connection, Tracker};
 use crate::Pod;
 
 /// Initial read buffer of a socket (tungstenite's default is 128 KiB, allocated up front for
-/// every connection). It grows for the rare big message (an announce with offers is 5–20 KB).
-const READ_BUFFER: usize = 1024;
+/// every connection). It grows to fit a big message (an announce with offers is 5–20 KB) and,
+/// tungstenite being what it is, stays that size.
+const READ_BUFFER: usize = 512;
 
 /// `GET /tracker/socket`.
 pub(super) async fn socket(
@@ -52,13 +54,7 @@ pub(super) async fn socket(
         .read_buffer_size(READ_BUFFER)
         // Write each message out at once instead of collecting 128 KiB first.
         .write_buffer_size(0)
-        .on_upgrade(move |socket| {
-            let fut = run(socket, connection, guard);
-            if std::env::var_os("SHOAL_DEBUG_SIZES").is_some() {
-                eprintln!("TMPSIZE run future {} bytes", std::mem::size_of_val(&fut));
-            }
-            fut
-        })
+        .on_upgrade(move |socket| run(socket, connection, guard))
 }
 
 /// The socket's address when the server was started with connect info; loopback otherwise (a
@@ -88,6 +84,7 @@ enum End {
     SocketError,
     Idle,
     TooSlow,
+    Dropped,
     Shutdown,
 }
 
@@ -127,8 +124,8 @@ async fn run(mut socket: WebSocket, mut connection: Connection, guard: Registere
                 }
             }
             queued = connection.outbox.recv() => {
-                // `None`: the tracker dropped this connection (its queue overflowed).
-                let Some(text) = queued else { break End::TooSlow };
+                // `None`: the tracker dropped this connection.
+                let Some(text) = queued else { break End::Dropped };
                 if !send(&mut socket, Message::text(text), send_timeout).await {
                     break End::TooSlow;
                 }

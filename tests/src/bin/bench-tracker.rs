@@ -241,12 +241,13 @@ async fn announce(client: &mut Client, round: u64, offers: usize) -> anyhow::Res
     }
 }
 
-/// RSS growth of `server` per connection that announced once and stays idle.
-async fn idle_memory(server: &Server, n: usize) -> anyhow::Result<(f64, u64)> {
+/// RSS growth of `server` per connection that announced once (with `offers` offers) and stays
+/// idle.
+async fn idle_memory(server: &Server, n: usize, offers: usize) -> anyhow::Result<(f64, u64)> {
     let before = server.rss_kib();
     let mut clients = connect_all(&server.url, n).await?;
     for client in &mut clients {
-        announce(client, 0, 0).await?;
+        announce(client, 0, offers).await?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = server.rss_kib();
@@ -326,13 +327,18 @@ async fn run() -> anyhow::Result<()> {
         );
     }
 
-    let mut ours = Command::new(std::env::current_exe()?);
-    ours.arg("serve");
-    let ours = Server::spawn("shoal", ours, "/tracker/socket")?;
-    let mut reference = Command::new("node");
-    reference.arg(js.join("reference-tracker.mjs"));
-    let reference = Server::spawn("bittorrent-tracker", reference, "/")?;
-    let servers = [&ours, &reference];
+    // Fresh servers for every memory figure: a process whose allocator (or V8 heap) already grew
+    // would hide the growth. Twice: connections that announced without offers, then with 5
+    // offers (a WebTorrent announce, ~6 KB, after which read buffers may stay grown).
+    let spawn_servers = || -> anyhow::Result<[Server; 2]> {
+        let mut ours = Command::new(std::env::current_exe()?);
+        ours.arg("serve");
+        let ours = Server::spawn("shoal", ours, "/tracker/socket")?;
+        let mut reference = Command::new("node");
+        reference.arg(js.join("reference-tracker.mjs"));
+        let reference = Server::spawn("bittorrent-tracker", reference, "/")?;
+        Ok([ours, reference])
+    };
 
     println!(
         "tracker benchmark: 127.0.0.1, {} cores, {seconds} s per case, {OFFERS} offers per \
@@ -341,20 +347,28 @@ async fn run() -> anyhow::Result<()> {
         env_or("BENCH_POD_THREADS", 2usize)
     );
     let mut memory = Vec::new();
-    for server in servers {
-        let (per_conn, total) = idle_memory(server, idle).await?;
-        println!(
-            "{:<20} idle memory: {:>6.2} KiB per connection ({idle} connections, RSS +{:.1} MiB)",
-            server.name,
-            per_conn / 1024.0,
-            total as f64 / 1024.0
-        );
-        memory.push(per_conn);
+    for offers in [0, OFFERS] {
+        for server in &spawn_servers()? {
+            let (per_conn, total) = idle_memory(server, idle, offers)
+                .await
+                .with_context(|| format!("memory of {}", server.name))?;
+            println!(
+                "{:<20} idle memory after an announce with {offers} offers: {:>6.2} KiB per \
+                 connection ({idle} connections, RSS +{:.1} MiB)",
+                server.name,
+                per_conn / 1024.0,
+                total as f64 / 1024.0
+            );
+            memory.push(per_conn);
+        }
     }
+    let servers = spawn_servers()?;
     let mut results = Vec::new();
     for &n in &counts {
-        for server in servers {
-            let result = load(server, n, seconds).await?;
+        for server in &servers {
+            let result = load(server, n, seconds)
+                .await
+                .with_context(|| format!("load on {} with {n} clients", server.name))?;
             println!(
                 "{:<20} {n:>5} clients: {:>9.0} announces/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
                 server.name,
@@ -375,6 +389,7 @@ async fn run() -> anyhow::Result<()> {
     }
     let summary = json!({
         "memoryPerIdleConnectionBytes": {"shoal": memory[0], "reference": memory[1]},
+        "memoryPerIdleConnectionAfterOffersBytes": {"shoal": memory[2], "reference": memory[3]},
         "load": results.iter().map(|(name, n, r)| json!({
             "server": name, "clients": n, "announcesPerSecond": r.per_second,
             "p50Ms": ms(r.p50), "p99Ms": ms(r.p99),
