@@ -4,75 +4,15 @@
 //!
 //! Run with `cargo bench -p client-core --bench throughput`.
 
-use std::hint::black_box;
+#[path = "kernels.rs"]
+mod kernels;
+
 use std::time::Instant;
 
 use client_core::engine::{Action, Config, Engine, Millis, PeerKey};
 use client_core::metainfo::TorrentBuilder;
-use client_core::wire::{Decoder, Message, WireLimits, BLOCK_SIZE};
 use client_core::PeerId;
-use sha1::{Digest, Sha1};
-
-fn data(len: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-fn report(name: &str, bytes: usize, start: Instant) {
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "{name:<40} {:>9.1} MB/s  ({} MiB in {:.3} s)",
-        bytes as f64 / secs / 1e6,
-        bytes >> 20,
-        secs
-    );
-}
-
-fn sha1_pieces() {
-    let piece = data(256 * 1024);
-    let rounds = 256; // 64 MiB
-    let start = Instant::now();
-    for _ in 0..rounds {
-        black_box(Sha1::digest(black_box(&piece)));
-    }
-    report("sha1 verify (256 KiB pieces)", piece.len() * rounds, start);
-}
-
-fn wire_decode() {
-    let block = data(BLOCK_SIZE as usize);
-    let mut stream = Vec::new();
-    for i in 0..4096u32 {
-        Message::Piece {
-            index: i / 16,
-            begin: (i % 16) * BLOCK_SIZE,
-            data: block.clone(),
-        }
-        .encode_into(&mut stream);
-    }
-    let start = Instant::now();
-    let mut decoder = Decoder::after_handshake(WireLimits::default(), true);
-    let mut messages = 0;
-    for chunk in stream.chunks(16 * 1024) {
-        decoder.feed(chunk);
-        while let Ok(Some(message)) = decoder.next_message() {
-            black_box(&message);
-            messages += 1;
-        }
-    }
-    assert_eq!(messages, 4096);
-    report(
-        "wire decode (piece msgs, 16 KiB chunks)",
-        stream.len(),
-        start,
-    );
-}
+use kernels::data;
 
 fn engine_transfer() {
     let len = 32 << 20;
@@ -103,11 +43,19 @@ fn engine_transfer() {
         seeder.tick(now);
         leecher.tick(now);
     }
-    report("engine to engine (incl. sha1, copies)", len, start);
+    let secs = start.elapsed().as_secs_f64();
+    let m = kernels::Measured {
+        name: "engine to engine (incl. sha1, copies)",
+        bytes: len,
+        secs,
+    };
+    println!("{}", m.line());
 }
 
 fn main() {
-    sha1_pieces();
-    wire_decode();
+    let origin = Instant::now();
+    let now = move || origin.elapsed().as_secs_f64();
+    println!("{}", kernels::sha1_pieces(&now).line());
+    println!("{}", kernels::wire_decode(&now).line());
     engine_transfer();
 }

@@ -8,8 +8,9 @@ use client_core::media::{
 };
 use media_support::{ffprobe, fixture, read};
 
-/// Drives a probe over `file` as the player would; returns the plan and the bytes fetched.
-fn probe(file: &[u8], supported: &dyn Fn(&str) -> bool) -> (MediaPlan, u64) {
+/// Drives a probe over `file` as the player would, fetching whole pieces of `piece` bytes around
+/// each range asked for (1: exactly the range); returns the plan and the bytes fetched.
+fn probe_with(file: &[u8], supported: &dyn Fn(&str) -> bool, piece: u64) -> (MediaPlan, u64) {
     let mut probe = Probe::new(file.len() as u64);
     let mut fetched = 0;
     for _ in 0..20 {
@@ -20,15 +21,19 @@ fn probe(file: &[u8], supported: &dyn Fn(&str) -> bool) -> (MediaPlan, u64) {
                     !range.is_empty() && range.end <= file.len() as u64,
                     "{range:?}"
                 );
-                // The player fetches whole pieces; 16 KiB pieces here.
-                let start = range.start / 16384 * 16384;
-                let end = (range.end.div_ceil(16384) * 16384).min(file.len() as u64);
+                let start = range.start / piece * piece;
+                let end = (range.end.div_ceil(piece) * piece).min(file.len() as u64);
                 fetched += end - start;
                 probe.feed(start, &file[start as usize..end as usize]);
             }
         }
     }
     panic!("probe did not settle");
+}
+
+/// 16 KiB pieces.
+fn probe(file: &[u8], supported: &dyn Fn(&str) -> bool) -> (MediaPlan, u64) {
+    probe_with(file, supported, 16 << 10)
 }
 
 fn everything(_: &str) -> bool {
@@ -70,6 +75,12 @@ fn every_fixture_gets_the_right_plan() {
         let first = plan.ranges_before_first_append(file.len() as u64);
         assert!(!first.is_empty(), "{name}");
         assert!(first.iter().all(|r| r.end <= file.len() as u64));
+
+        // Fed exactly the ranges asked for, the probe reaches the same plan.
+        let (exact, fetched) = probe_with(&file, &everything, 1);
+        assert_eq!(exact.mime_type(), plan.mime_type(), "{name}");
+        assert_eq!(exact.index(), plan.index(), "{name}");
+        assert!(fetched <= limit, "{name}: fetched {fetched} bytes");
     }
 }
 

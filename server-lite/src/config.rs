@@ -38,6 +38,11 @@ pub struct Config {
     #[arg(long, env = "SHOAL_DEMO")]
     pub demo: bool,
 
+    /// Keep uploads exactly as they are (no remux or transcode with ffmpeg). Files that
+    /// MediaSource cannot stream from the first pieces then play in a slower way.
+    #[arg(long, env = "SHOAL_KEEP_UPLOADS_AS_IS")]
+    pub keep_uploads_as_is: bool,
+
     /// The URL people use to reach this pod (used in torrents, magnets and printed links).
     /// Defaults to `http://<listen>`.
     #[arg(long, env = "SHOAL_PUBLIC_URL")]
@@ -55,6 +60,7 @@ impl Config {
             public_url: None,
             max_upload_mb: 4096,
             demo: false,
+            keep_uploads_as_is: false,
         }
     }
 

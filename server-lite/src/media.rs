@@ -196,6 +196,23 @@ pub enum Plan {
     },
 }
 
+/// The MIME type of a file kept as it is.
+pub fn kept_mime_type(probe: &Probe) -> String {
+    let audio = probe.is_audio_only();
+    let kind = if audio { "audio" } else { "video" };
+    if probe.format.contains("mp4") {
+        format!("{kind}/mp4")
+    } else if probe.format.contains("webm") || probe.format.contains("matroska") {
+        format!("{kind}/webm")
+    } else if probe.format == "mp3" {
+        "audio/mpeg".into()
+    } else if probe.format == "ogg" {
+        format!("{kind}/ogg")
+    } else {
+        "application/octet-stream".into()
+    }
+}
+
 /// Decides what to do with a probed upload.
 pub fn plan(path: &Path, probe: &Probe) -> Plan {
     let is_mp4 = probe.format.contains("mp4");
@@ -223,7 +240,8 @@ pub fn plan(path: &Path, probe: &Probe) -> Plan {
                 format!("{audio} audio converted to AAC (plays in every browser)"),
             )
         };
-        let mut args = vec!["-vn"];
+        // frag_keyframe never cuts audio-only files: fragments of 2 s give seek points.
+        let mut args = vec!["-vn", "-frag_duration", "2000000"];
         args.extend(codec_args);
         return Plan::Rewrite {
             mime_type: "audio/mp4".into(),

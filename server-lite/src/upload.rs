@@ -320,7 +320,14 @@ async fn store(
                 format!("this file is not audio or video that the pod can read ({e:#})"),
             )
         })?;
-        match media::plan(tmp.path(), &probe) {
+        let plan = if pod.config().keep_uploads_as_is {
+            Plan::Keep {
+                mime_type: media::kept_mime_type(&probe),
+            }
+        } else {
+            media::plan(tmp.path(), &probe)
+        };
+        match plan {
             Plan::Keep { mime_type } => (
                 tmp,
                 mime_type,

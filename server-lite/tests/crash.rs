@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 const TOKEN: &str = "crash-test-token-0123456789";
 
 fn start(data: &Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_server-lite"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server-lite"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data)
         .env("SHOAL_ADMIN_TOKEN", TOKEN)
@@ -24,6 +24,8 @@ fn start(data: &Path, port: u16) -> Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server-lite did not come up");
 }
 

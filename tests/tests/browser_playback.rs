@@ -64,25 +64,25 @@ const DECODED_FRAMES: &str = "const v = document.getElementById('player'); \
     const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0; \
     return q > 0 ? q : (v.mozPaintedFrames || 0);";
 
-fn plays_and_seeks(kind: Kind) {
-    let (pod, video, _dir) = pod_with_clip();
-    let browser = Browser::launch(kind).unwrap();
-    open_player(&browser, &pod, &video);
+/// Opens the player on `video`, checks that time advances with frames decoded (for video),
+/// seeks to 80% and checks that playback resumes there. Returns the torrent's stats.
+fn play_and_seek(browser: &Browser, pod: &TestPod, video: &Value) -> Value {
+    open_player(browser, pod, video);
     wait_for(
-        &browser,
+        browser,
         "playback to start",
         "const v = document.getElementById('player'); if (v.paused) v.play().catch(() => {}); return v.currentTime > 1.0;",
         Duration::from_secs(60),
     );
-    let frames = wait_for(
-        &browser,
-        "decoded frames",
-        DECODED_FRAMES,
-        Duration::from_secs(10),
-    );
-    assert!(frames.as_f64().unwrap() > 0.0);
-
-    // Seek to 80%: playback resumes from there.
+    if !video["isAudio"].as_bool().unwrap_or(false) {
+        let frames = wait_for(
+            browser,
+            "decoded frames",
+            DECODED_FRAMES,
+            Duration::from_secs(10),
+        );
+        assert!(frames.as_f64().unwrap() > 0.0);
+    }
     let duration = video["duration"].as_f64().unwrap();
     let target = duration * 0.8;
     browser
@@ -92,19 +92,21 @@ fn plays_and_seeks(kind: Kind) {
         )
         .unwrap();
     wait_for(
-        &browser,
+        browser,
         "playback after the seek",
-        &format!(
-            "const v = document.getElementById('player'); return !v.seeking && v.currentTime > {};",
-            target + 0.5
-        ),
+        &format!("const v = document.getElementById('player'); if (v.paused) v.play().catch(() => {{}}); return !v.seeking && v.currentTime > {};", target + 0.5),
         Duration::from_secs(60),
     );
-
-    // The bytes went through the engine (verified pieces from the WebSeed here: no peers).
-    let stats = browser
+    browser
         .execute("return window.shoalTorrent.stats();", vec![])
-        .unwrap();
+        .unwrap()
+}
+
+fn plays_and_seeks(kind: Kind) {
+    let (pod, video, _dir) = pod_with_clip();
+    let browser = Browser::launch(kind).unwrap();
+    let stats = play_and_seek(&browser, &pod, &video);
+    // The bytes went through the engine (verified pieces from the WebSeed here: no peers).
     assert!(
         stats["downloaded_from_webseeds"].as_u64().unwrap() > 0,
         "{stats}"
@@ -115,6 +117,122 @@ fn plays_and_seeks(kind: Kind) {
         .unwrap();
     let errors = browser.page_errors().unwrap();
     assert!(errors.is_empty(), "{}: {errors:?}", kind.name());
+}
+
+/// Media that did not come from a pod's normaliser: the pod keeps uploads as they are here,
+/// so the client meets a progressive MP4 (remuxed into fragments in wasm, one tail fetch for
+/// its moov) and a WebM with its cues at the end (appended in order).
+fn plays_foreign_media(kind: Kind) {
+    let pod = TestPod::start_with(|c| {
+        c.bundle = Some(shoal_tests::workspace_root().join("www/dist"));
+        c.keep_uploads_as_is = true;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mp4 = media::progressive_mp4(dir.path(), "camera.mp4", 20);
+    let video = pod.upload_file(&mp4, "Straight from the camera");
+    assert!(
+        video["processing"].as_str().unwrap().contains("kept"),
+        "{video}"
+    );
+    let browser = Browser::launch(kind).unwrap();
+    let stats = play_and_seek(&browser, &pod, &video);
+    assert!(stats["pieces_verified"].as_u64().unwrap() > 0, "{stats}");
+    // Through MediaSource (a blob: URL), not handed to the element as a plain WebSeed URL.
+    let src = browser
+        .execute("return document.getElementById('player').src;", vec![])
+        .unwrap();
+    assert!(
+        src.as_str().unwrap_or("").starts_with("blob:"),
+        "the remux path was not taken: {src}"
+    );
+
+    let webm = dir.path().join("clip.webm");
+    media::ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=500",
+            "-t",
+            "12",
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-b:v",
+            "300k",
+            "-g",
+            "50",
+            "-c:a",
+            "libvorbis",
+            "-shortest",
+        ],
+        &webm,
+    );
+    let video = pod.upload_file(&webm, "A WebM clip");
+    assert_eq!(video["mimeType"], "video/webm");
+    open_player(&browser, &pod, &video);
+    wait_for(
+        &browser,
+        "WebM playback",
+        "const v = document.getElementById('player'); if (v.paused) v.play().catch(() => {}); return v.currentTime > 1.0;",
+        Duration::from_secs(60),
+    );
+    let frames = wait_for(
+        &browser,
+        "decoded WebM frames",
+        DECODED_FRAMES,
+        Duration::from_secs(10),
+    );
+    assert!(frames.as_f64().unwrap() > 0.0);
+    let src = browser
+        .execute("return document.getElementById('player').src;", vec![])
+        .unwrap();
+    assert!(
+        src.as_str().unwrap_or("").starts_with("blob:"),
+        "WebM did not go through MediaSource: {src}"
+    );
+    let errors = browser.page_errors().unwrap();
+    assert!(errors.is_empty(), "{}: {errors:?}", kind.name());
+}
+
+#[test]
+fn foreign_media_plays_in_chromium() {
+    plays_foreign_media(Kind::Chromium);
+}
+
+#[test]
+fn foreign_media_plays_in_firefox() {
+    plays_foreign_media(Kind::Firefox);
+}
+
+/// A podcast uploaded as MP3: the pod's AAC rendition streams through MediaSource in both
+/// browsers (Firefox has no MP3 in MediaSource), and seeks.
+fn podcast_plays(kind: Kind) {
+    let pod = TestPod::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mp3 = media::mp3(dir.path(), "episode.mp3", 20);
+    let episode = pod.upload_file(&mp3, "Episode one");
+    assert_eq!(episode["mimeType"], "audio/mp4");
+    let browser = Browser::launch(kind).unwrap();
+    let stats = play_and_seek(&browser, &pod, &episode);
+    assert!(stats["pieces_verified"].as_u64().unwrap() > 0, "{stats}");
+    let errors = browser.page_errors().unwrap();
+    assert!(errors.is_empty(), "{}: {errors:?}", kind.name());
+}
+
+#[test]
+fn a_podcast_plays_in_chromium() {
+    podcast_plays(Kind::Chromium);
+}
+
+#[test]
+fn a_podcast_plays_in_firefox() {
+    podcast_plays(Kind::Firefox);
 }
 
 #[test]
@@ -153,7 +271,9 @@ fn two_viewers(first: Kind, second: Kind) {
         "const v = document.getElementById('player'); if (v.paused) v.play().catch(() => {}); return v.currentTime > 0.5;",
         Duration::from_secs(30),
     );
-    let stats = b.execute("return window.shoalTorrent.stats();", vec![]).unwrap();
+    let stats = b
+        .execute("return window.shoalTorrent.stats();", vec![])
+        .unwrap();
     let from_peers = stats["downloaded_from_peers"].as_u64().unwrap();
     let from_seed = stats["downloaded_from_webseeds"].as_u64().unwrap();
     let total = stats["bytes_total"].as_u64().unwrap();
@@ -165,8 +285,13 @@ fn two_viewers(first: Kind, second: Kind) {
     );
     assert!(from_peers > total / 10, "too little from the peer: {stats}");
     assert_eq!(stats["hash_failures"], 0, "{stats}");
-    let uploaded = a.execute("return window.shoalTorrent.stats().uploaded;", vec![]).unwrap();
-    assert!(uploaded.as_u64().unwrap() >= from_peers, "the first viewer's upload count: {uploaded}");
+    let uploaded = a
+        .execute("return window.shoalTorrent.stats().uploaded;", vec![])
+        .unwrap();
+    assert!(
+        uploaded.as_u64().unwrap() >= from_peers,
+        "the first viewer's upload count: {uploaded}"
+    );
     for browser in [&a, &b] {
         let errors = browser.page_errors().unwrap();
         assert!(errors.is_empty(), "{}: {errors:?}", browser.kind.name());
@@ -212,7 +337,12 @@ fn a_dead_tracker_delays_nothing() {
         "const v = document.getElementById('player'); if (v.paused) v.play().catch(() => {}); return v.currentTime > 1.0;",
         Duration::from_secs(60),
     );
-    wait_for(&a, "every piece", "return window.shoalTorrent.stats().done;", Duration::from_secs(60));
+    wait_for(
+        &a,
+        "every piece",
+        "return window.shoalTorrent.stats().done;",
+        Duration::from_secs(60),
+    );
     let b = Browser::launch(Kind::Chromium).unwrap();
     open(&b);
     wait_for(
@@ -229,8 +359,14 @@ fn a_dead_tracker_delays_nothing() {
 fn a_corrupting_peer_is_dropped_and_the_video_still_plays() {
     let (pod, video, _dir) = pod_with_clip();
     let bad = Browser::launch(Kind::Chromium).unwrap();
-    bad.goto(&format!("{}/client-example.html", pod.url())).unwrap();
-    wait_for(&bad, "the client", "return typeof window.shoalPlay === 'function';", Duration::from_secs(30));
+    bad.goto(&format!("{}/client-example.html", pod.url()))
+        .unwrap();
+    wait_for(
+        &bad,
+        "the client",
+        "return typeof window.shoalPlay === 'function';",
+        Duration::from_secs(30),
+    );
     // Corrupt every large message (piece payloads) this page sends over WebRTC.
     bad.execute(
         "const send = RTCDataChannel.prototype.send; \
@@ -241,7 +377,12 @@ fn a_corrupting_peer_is_dropped_and_the_video_still_plays() {
         vec![video["torrentUrl"].clone()],
     )
     .unwrap();
-    wait_for(&bad, "the bad seeder to hold every piece", "const t = window.shoalTorrent; return t && t.stats().done;", Duration::from_secs(90));
+    wait_for(
+        &bad,
+        "the bad seeder to hold every piece",
+        "const t = window.shoalTorrent; return t && t.stats().done;",
+        Duration::from_secs(90),
+    );
 
     let viewer = Browser::launch(Kind::Chromium).unwrap();
     open_player(&viewer, &pod, &video);
@@ -257,7 +398,15 @@ fn a_corrupting_peer_is_dropped_and_the_video_still_plays() {
         "const v = document.getElementById('player'); if (v.paused) v.play().catch(() => {}); return v.currentTime > 1.0;",
         Duration::from_secs(30),
     );
-    let stats = viewer.execute("return window.shoalTorrent.stats();", vec![]).unwrap();
-    assert!(stats["hash_failures"].as_u64().unwrap() > 0, "the corruption was never noticed: {stats}");
-    assert!(stats["peers_banned"].as_u64().unwrap() >= 1, "the corrupting peer was not dropped: {stats}");
+    let stats = viewer
+        .execute("return window.shoalTorrent.stats();", vec![])
+        .unwrap();
+    assert!(
+        stats["hash_failures"].as_u64().unwrap() > 0,
+        "the corruption was never noticed: {stats}"
+    );
+    assert!(
+        stats["peers_banned"].as_u64().unwrap() >= 1,
+        "the corrupting peer was not dropped: {stats}"
+    );
 }

@@ -477,6 +477,14 @@ impl Engine {
         self.picker.as_ref().is_some_and(|p| p.have.get(index))
     }
 
+    /// Whether a piece is being assembled right now (blocks requested or arriving): for piece
+    /// maps that show downloads in flight.
+    pub fn is_downloading(&self, index: u32) -> bool {
+        self.picker
+            .as_ref()
+            .is_some_and(|p| p.partials.contains_key(&index))
+    }
+
     /// A verified piece.
     pub fn read_piece(&self, index: u32) -> Option<&[u8]> {
         if !self.has_piece(index) {

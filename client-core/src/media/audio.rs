@@ -52,8 +52,9 @@ struct Frame {
     bitrate_kbps: Option<u32>,
 }
 
-/// Recognises MP3 or ADTS from a prefix of the file. [`MediaError::Unrecognised`] when the
-/// prefix is neither (or is too short to be sure and is the whole file: the caller decides).
+/// Recognises MP3 or ADTS from a prefix of the file: [`Progress::NeedMore`] while the prefix is
+/// too short to be sure (a caller at the end of the file treats that as "not audio"),
+/// [`MediaError::Unrecognised`] when no two consecutive frames start within 8 KiB of the tags.
 pub fn detect_raw_audio(prefix: &[u8]) -> Result<Progress<RawAudio>, MediaError> {
     // Skip ID3v2 tags (there may be more than one).
     let mut pos: u64 = 0;

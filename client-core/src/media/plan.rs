@@ -141,7 +141,12 @@ pub struct Probe {
     /// Ranges away from the head (a progressive MP4's tail, box headers on the way there),
     /// sorted by offset: offset and bytes.
     ranges: Vec<(u64, Vec<u8>)>,
+    /// Bytes were refused for lack of room.
+    overflowed: bool,
 }
+
+/// The head grows by at least this much per step (a piece is at least 16 KiB anyway).
+const MIN_HEAD_STEP: u64 = 16 << 10;
 
 /// A need this close past the head extends the head rather than being fetched on its own.
 const HEAD_GAP: u64 = 64 << 10;
@@ -164,12 +169,18 @@ impl Probe {
             file_len,
             head: Vec::new(),
             ranges: Vec::new(),
+            overflowed: false,
         }
     }
 
-    /// Hands over bytes found at file offset `offset`: bytes that extend the prefix are kept,
-    /// as are up to 16 ranges away from it (more are ignored, and [`Probe::poll`] then gives
-    /// up rather than ask again).
+    /// The length of the file being probed.
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// Hands over bytes found at file offset `offset`: bytes that extend the prefix are kept (up
+    /// to [`MAX_PROBE_BYTES`]), as are up to 16 ranges away from it (more are refused, and
+    /// [`Probe::poll`] then gives up rather than ask again).
     pub fn feed(&mut self, offset: u64, bytes: &[u8]) {
         if offset <= self.head.len() as u64 {
             self.extend_head(offset, bytes);
@@ -186,16 +197,22 @@ impl Probe {
         {
             let at = self.ranges.partition_point(|(o, _)| *o < offset);
             self.ranges.insert(at, (offset, bytes.to_vec()));
+        } else {
+            // Asking again would get the same bytes refused again: give up instead.
+            self.overflowed = true;
         }
     }
 
-    /// Appends the part of `bytes` (at `offset`, which is within the head) beyond the head.
+    /// Appends the part of `bytes` (at `offset`, which is within the head) beyond the head, up
+    /// to [`MAX_PROBE_BYTES`].
     fn extend_head(&mut self, offset: u64, bytes: &[u8]) {
         let head_len = self.head.len() as u64;
-        let end = offset.saturating_add(bytes.len() as u64);
-        if end > head_len && end <= MAX_PROBE_BYTES {
-            self.head
-                .extend_from_slice(&bytes[(head_len - offset) as usize..]);
+        let end = offset
+            .saturating_add(bytes.len() as u64)
+            .min(MAX_PROBE_BYTES);
+        if end > head_len {
+            let new = &bytes[(head_len - offset) as usize..(end - offset) as usize];
+            self.head.extend_from_slice(new);
         }
     }
 
@@ -209,6 +226,14 @@ impl Probe {
     pub fn poll(&self, is_type_supported: &dyn Fn(&str) -> bool) -> ProbeStep {
         let video = NativeElement::Video;
         let native = |reason, element| ProbeStep::Ready(MediaPlan::NativeOnly { reason, element });
+        if self.overflowed {
+            let err = MediaError::TooManyEntries {
+                what: "byte ranges held by the probe",
+                count: MAX_PROBE_RANGES as u64 + 1,
+                limit: MAX_PROBE_RANGES as u64,
+            };
+            return native(NativeReason::Unreadable(err), video);
+        }
         let found = match self.find() {
             Ok(found) => found,
             Err(MediaError::Unrecognised) => return native(NativeReason::Unrecognised, video),
@@ -309,7 +334,8 @@ impl Probe {
     fn need(&self, range: Range<u64>) -> Found {
         let head_len = self.head.len() as u64;
         if range.start <= head_len + HEAD_GAP {
-            Found::Need(head_len..range.end.max(head_len + 1))
+            // Parsers ask for the next header; reading on a little saves round trips.
+            Found::Need(head_len..range.end.max(head_len + MIN_HEAD_STEP))
         } else {
             Found::Need(range)
         }

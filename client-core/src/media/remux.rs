@@ -236,16 +236,27 @@ impl Remuxer {
 
         let movie_timescale = moov::movie_timescale(&mvhd)?;
         let mut tracks = Vec::new();
-        for (track, trak) in &chosen {
-            tracks.push(read_track(track, trak, movie_timescale)?);
+        let mut kept = Vec::new();
+        for pair in chosen {
+            let track = read_track(&pair.0, &pair.1, movie_timescale)?;
+            // A track without samples would have nothing to cut fragments at.
+            if !track.samples.is_empty() {
+                tracks.push(track);
+                kept.push(pair);
+            }
         }
+        let chosen = kept;
+        if chosen.is_empty() {
+            return Err(MediaError::malformed("progressive MP4", "no samples"));
+        }
+        let has_video = chosen.iter().any(|(t, _)| t.kind == TrackKind::Video);
         let chosen_tracks: Vec<Track> = chosen.iter().map(|(t, _)| t.clone()).collect();
         let (codecs, mime_type) = mp4_mime(&chosen_tracks);
         let mime_type = mime_type.ok_or(MediaError::malformed(
             "progressive MP4",
             "codec without a name",
         ))?;
-        let init = init_segment(&mvhd, &chosen, video.is_some())?;
+        let init = init_segment(&mvhd, &chosen, has_video)?;
         let (fragments, index) = plan_fragments(&tracks);
         Ok(Remuxer {
             tracks,

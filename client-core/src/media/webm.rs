@@ -245,14 +245,18 @@ impl WebmLayout {
     /// [`MediaError::Unrecognised`] if it does not start with an EBML header.
     pub fn parse(prefix: &[u8]) -> Result<Progress<WebmLayout>, MediaError> {
         let mut pos: u64 = 0;
-        // The EBML header.
+        // The EBML header: its 4-byte id tells WebM from anything else.
+        match prefix.get(..4) {
+            Some(id) if id != ID_EBML.to_be_bytes() => return Err(MediaError::Unrecognised),
+            None if !ID_EBML.to_be_bytes().starts_with(prefix) => {
+                return Err(MediaError::Unrecognised)
+            }
+            _ => {}
+        }
         let (header, ebml) = match element(prefix, pos, MAX_HEADER_ELEMENT)? {
             Step::Need(until) => return Ok(Progress::NeedMore { until }),
             Step::Element(header, data) => (header, data),
         };
-        if header.id != ID_EBML {
-            return Err(MediaError::Unrecognised);
-        }
         let mut doc_type = String::from("matroska");
         for child in Elements::new(ebml.unwrap_or(&[]), pos) {
             let (id, data, _) = child?;
@@ -264,7 +268,7 @@ impl WebmLayout {
         }
         pos += element_len(&header, pos)?;
 
-        // The Segment, after any Void elements.
+        // The Segment, after whatever else sits at the top level (Void, usually nothing).
         let (segment_data_start, segment_end) = loop {
             let header = match peek(prefix, pos)? {
                 Step::Need(until) => return Ok(Progress::NeedMore { until }),

@@ -1,18 +1,23 @@
 //! MediaSource playback from verified pieces (../shared/streaming.md).
 //!
-//! The player asks the engine for the file's first bytes, learns the layout from them (init
-//! segment, codecs, the `sidx` index from time to byte range: [`crate::media::Fmp4Layout`]),
-//! then appends fragment after fragment as their pieces verify, keeping about
-//! [`AHEAD_S`] seconds buffered. It tells the engine where the playhead is, so the picker
-//! fetches what is due first (from peers, or from the WebSeed when peers are too slow); a seek
-//! moves that window at once. Played media is removed from the SourceBuffer ([`BEHIND_S`]) and
-//! the engine evicts played pieces, so memory stays bounded whatever the file size.
+//! The player asks the engine for the bytes the media [`Probe`] needs (the file's first bytes;
+//! for a progressive MP4 also the tail holding its `moov`), settles on a [`MediaPlan`], then
+//! appends one fragment after another as its pieces verify, keeping about [`AHEAD_S`] seconds
+//! buffered. It tells the engine where the playhead is, so the picker fetches what is due first
+//! (from peers, or from the WebSeed when peers are too slow); a seek moves that window at once.
+//! Played media is removed from the SourceBuffer ([`BEHIND_S`]) and the engine evicts played
+//! pieces, so memory stays bounded whatever the file's size.
 //!
-//! Files that MediaSource cannot take from the first pieces (progressive MP4, unknown codecs)
-//! fall back to the WebSeed URL as a plain `src`, with a warning event: playback still works,
-//! only without peers.
+//! Feeding, by plan:
+//! - fragmented MP4 and WebM with an index: init segment, then fragments by the index (seekable);
+//! - progressive MP4 (foreign torrents): fragments built in wasm by the [`Remuxer`] (seekable);
+//! - fragmented MP4/WebM without an index, MP3/AAC: the bytes in order (seekable within what
+//!   was appended);
+//! - anything MediaSource cannot take: the WebSeed URL as a plain `src`, with a `warning` event
+//!   (playback still works, only without peers), or an `error` event when there is no WebSeed.
 
 use std::cell::RefCell;
+use std::ops::Range;
 use std::rc::{Rc, Weak};
 
 use js_sys::Uint8Array;
@@ -22,7 +27,9 @@ use web_sys::{HtmlMediaElement, MediaSource, MediaSourceReadyState, SourceBuffer
 
 use super::session::Session;
 use super::util;
-use crate::media::{Fmp4Layout, MediaError, Progress};
+use crate::media::plan::{MediaPlan, Probe, ProbeStep};
+use crate::media::remux::Remuxer;
+use crate::media::FragmentIndex;
 
 /// Seconds of media kept appended ahead of the playhead.
 pub const AHEAD_S: f64 = 30.0;
@@ -30,27 +37,41 @@ pub const AHEAD_S: f64 = 30.0;
 pub const BEHIND_S: f64 = 20.0;
 /// Byte rate assumed before the duration is known (2 Mbit/s).
 const DEFAULT_BYTES_PER_SEC: u64 = 250_000;
+/// Bytes per append when feeding in order (no index).
+const SEQUENTIAL_CHUNK: u64 = 256 * 1024;
 
 pub struct Player {
     inner: Rc<RefCell<Inner>>,
 }
 
 enum Stage {
-    /// Waiting for the first bytes; `need` is how long a prefix the layout parser asked for.
-    Probing {
-        need: u64,
-    },
+    Probing(Box<Probe>),
     Playing(Box<Playing>),
-    /// Played from the WebSeed URL directly, or failed: nothing more to do here.
+    /// Handed to a plain `src`, failed, or stopped: nothing more to do here.
     Done,
 }
 
+/// Where the bytes to append come from.
+enum Feed {
+    /// Init segment, then fragments by time.
+    Indexed {
+        init: Range<u64>,
+        index: FragmentIndex,
+    },
+    /// Fragments built from a progressive MP4's samples.
+    Remux(Box<Remuxer>),
+    /// The file's bytes in order from `next` (after an optional init segment).
+    Sequential { init: Option<Range<u64>>, next: u64 },
+}
+
 struct Playing {
-    layout: Fmp4Layout,
+    feed: Feed,
     buffer: SourceBuffer,
     init_appended: bool,
-    /// Next fragment to append.
+    /// Next fragment to append (indexed and remux feeds).
     next: usize,
+    /// Media bytes per second, for the engine's deadlines.
+    bytes_per_sec: u64,
     /// The playhead offset last told to the engine.
     told_offset: Option<u64>,
     ended: bool,
@@ -63,7 +84,8 @@ struct Inner {
     object_url: String,
     stage: Stage,
     handlers: Vec<Closure<dyn FnMut(JsValue)>>,
-    stopped: bool,
+    /// The offset the probe asked the engine for last (so a tail fetch happens once).
+    probe_asked: Option<u64>,
 }
 
 impl Player {
@@ -80,30 +102,29 @@ impl Player {
             element: element.clone(),
             source: source.clone(),
             object_url,
-            stage: Stage::Probing { need: 64 * 1024 },
+            stage: Stage::Probing(Box::new(Probe::new(0))),
             handlers: Vec::new(),
-            stopped: false,
+            probe_asked: None,
         }));
         let weak = Rc::downgrade(&inner);
-        let listen =
-            |target: &web_sys::EventTarget, name: &str, weak: Weak<RefCell<Inner>>, seek: bool| {
-                let closure = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-                    if let Some(inner) = weak.upgrade() {
-                        if seek {
-                            on_seeking(&inner);
-                        }
-                        advance(&inner);
+        let listen = |target: &web_sys::EventTarget, name: &str, seek: bool| {
+            let weak: Weak<RefCell<Inner>> = weak.clone();
+            let closure = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+                if let Some(inner) = weak.upgrade() {
+                    if seek {
+                        on_seeking(&inner);
                     }
-                });
-                let _ =
-                    target.add_event_listener_with_callback(name, closure.as_ref().unchecked_ref());
-                closure
-            };
+                    advance(&inner);
+                }
+            });
+            let _ = target.add_event_listener_with_callback(name, closure.as_ref().unchecked_ref());
+            closure
+        };
         let mut handlers = vec![
-            listen(source.as_ref(), "sourceopen", weak.clone(), false),
-            listen(element.as_ref(), "timeupdate", weak.clone(), false),
-            listen(element.as_ref(), "waiting", weak.clone(), false),
-            listen(element.as_ref(), "seeking", weak.clone(), true),
+            listen(source.as_ref(), "sourceopen", false),
+            listen(element.as_ref(), "timeupdate", false),
+            listen(element.as_ref(), "waiting", false),
+            listen(element.as_ref(), "seeking", true),
         ];
         inner.borrow_mut().handlers.append(&mut handlers);
         // New verified pieces may complete what the player waits for.
@@ -120,7 +141,6 @@ impl Player {
 
     pub fn stop(&self) {
         let mut inner = self.inner.borrow_mut();
-        inner.stopped = true;
         inner.session.0.borrow_mut().on_pump = None;
         let _ = Url::revoke_object_url(&inner.object_url);
         inner.stage = Stage::Done;
@@ -131,100 +151,149 @@ impl Player {
 /// media event; cheap when there is nothing to do.
 fn advance(inner_rc: &Rc<RefCell<Inner>>) {
     let mut inner = inner_rc.borrow_mut();
-    if inner.stopped || inner.source.ready_state() != MediaSourceReadyState::Open {
+    if matches!(inner.stage, Stage::Done)
+        || inner.source.ready_state() != MediaSourceReadyState::Open
+    {
         return;
     }
-    match &inner.stage {
-        Stage::Probing { need } => {
-            let need = *need;
-            probe(&mut inner, inner_rc, need);
-        }
-        Stage::Playing(_) => feed(&mut inner),
-        Stage::Done => {}
+    if matches!(inner.stage, Stage::Probing(_)) {
+        probe(&mut inner, inner_rc);
+    }
+    if matches!(inner.stage, Stage::Playing(_)) {
+        feed(&mut inner);
     }
 }
 
-fn total_length(inner: &Inner) -> Option<u64> {
-    inner
+/// Feeds the probe what it asks for, as the engine verifies it, until it settles on a plan.
+fn probe(inner: &mut Inner, inner_rc: &Rc<RefCell<Inner>>) {
+    let Some(total) = inner
         .session
         .peek(|e| e.metainfo().map(|m| m.info.total_length))
-}
-
-/// Tries to learn the layout from the verified prefix.
-fn probe(inner: &mut Inner, inner_rc: &Rc<RefCell<Inner>>, need: u64) {
-    let Some(total) = total_length(inner) else {
+    else {
         return; // metadata still coming (magnet)
     };
-    let want = need.min(total) as usize;
-    let Some(prefix) = inner.session.read(0, want) else {
-        return; // those pieces are not verified yet; the playhead at 0 fetches them
+    let Stage::Probing(probe) = &mut inner.stage else {
+        return;
     };
-    match Fmp4Layout::parse(&prefix) {
-        Ok(Progress::NeedMore { until }) => {
-            if until as usize <= want && want as u64 == total {
-                fall_back(inner, "the file ends before its media index");
-            } else {
-                inner.stage = Stage::Probing {
-                    need: until.max(need + 1),
-                };
-            }
-        }
-        Ok(Progress::Ready(mut layout)) => {
-            let Some(mime) = layout.mime_type.clone() else {
-                fall_back(inner, "its codecs cannot be named for MediaSource");
-                return;
-            };
-            if !MediaSource::is_type_supported(&mime) {
-                fall_back(
-                    inner,
-                    &format!("this browser's MediaSource does not play {mime}"),
-                );
-                return;
-            }
-            if layout.index.is_none() {
-                fall_back(inner, "it has no fragment index (sidx)");
-                return;
-            }
-            if let Some(index) = layout.index.as_mut() {
-                index.clamp_to_file(total);
-            }
-            let buffer = match inner.source.add_source_buffer(&mime) {
-                Ok(b) => b,
-                Err(e) => {
-                    fall_back(
-                        inner,
-                        &format!("MediaSource refused {mime}: {}", util::describe(&e)),
-                    );
-                    return;
-                }
-            };
-            if let Some(duration) = layout.duration_s.filter(|d| d.is_finite() && *d > 0.0) {
-                inner.source.set_duration(duration);
-            }
-            let weak = Rc::downgrade(inner_rc);
-            let onupdateend = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-                if let Some(inner) = weak.upgrade() {
-                    advance(&inner);
-                }
-            });
-            let _ = buffer.add_event_listener_with_callback(
-                "updateend",
-                onupdateend.as_ref().unchecked_ref(),
-            );
-            inner.handlers.push(onupdateend);
-            inner.stage = Stage::Playing(Box::new(Playing {
-                layout,
-                buffer,
-                init_appended: false,
-                next: 0,
-                told_offset: None,
-                ended: false,
-            }));
-            feed(inner);
-        }
-        Err(MediaError::NotFragmented) => fall_back(inner, "it is a progressive MP4"),
-        Err(e) => fall_back(inner, &format!("its layout is not readable ({e})")),
+    if probe.file_len() != total {
+        **probe = Probe::new(total);
     }
+    let supported = |mime: &str| MediaSource::is_type_supported(mime);
+    loop {
+        let Stage::Probing(probe) = &mut inner.stage else {
+            return;
+        };
+        match probe.poll(&supported) {
+            ProbeStep::Need(range) => {
+                let len = (range.end - range.start) as usize;
+                match inner.session.read(range.start, len) {
+                    Some(bytes) => probe.feed(range.start, &bytes),
+                    None => {
+                        // Not verified yet: point the engine there (the tail of a progressive
+                        // MP4 costs one such fetch), once.
+                        if inner.probe_asked != Some(range.start) {
+                            inner.probe_asked = Some(range.start);
+                            let at = range.start;
+                            inner.session.with_engine_quiet(|e| {
+                                e.set_playhead(at, DEFAULT_BYTES_PER_SEC, util::now())
+                            });
+                        }
+                        return;
+                    }
+                }
+            }
+            ProbeStep::Ready(plan) => {
+                start_playing(inner, inner_rc, plan, total);
+                return;
+            }
+        }
+    }
+}
+
+fn start_playing(inner: &mut Inner, inner_rc: &Rc<RefCell<Inner>>, plan: MediaPlan, total: u64) {
+    let mime = plan.mime_type().map(str::to_owned);
+    let duration = match &plan {
+        MediaPlan::Fmp4(l) => l.duration_s,
+        MediaPlan::WebM(l) => l.duration_s,
+        MediaPlan::Remux(r) => Some(r.index().end_time_s()),
+        _ => None,
+    };
+    let feed = match plan {
+        MediaPlan::NativeOnly { reason, .. } => {
+            fall_back(inner, &reason.to_string());
+            return;
+        }
+        MediaPlan::Fmp4(layout) => match layout.index {
+            Some(mut index) => {
+                index.clamp_to_file(total);
+                Feed::Indexed {
+                    init: layout.init_range,
+                    index,
+                }
+            }
+            None => Feed::Sequential {
+                init: Some(layout.init_range),
+                next: layout.first_fragment,
+            },
+        },
+        MediaPlan::WebM(layout) => match layout.index {
+            Some(mut index) => {
+                index.clamp_to_file(total);
+                Feed::Indexed {
+                    init: layout.init_range,
+                    index,
+                }
+            }
+            None => Feed::Sequential {
+                init: Some(layout.init_range),
+                next: layout.first_cluster,
+            },
+        },
+        MediaPlan::Remux(remuxer) => Feed::Remux(remuxer),
+        MediaPlan::RawAudio(audio) => Feed::Sequential {
+            init: None,
+            next: audio.data_start,
+        },
+    };
+    let Some(mime) = mime else {
+        fall_back(inner, "its codecs cannot be named for MediaSource");
+        return;
+    };
+    let buffer = match inner.source.add_source_buffer(&mime) {
+        Ok(b) => b,
+        Err(e) => {
+            fall_back(
+                inner,
+                &format!("MediaSource refused {mime}: {}", util::describe(&e)),
+            );
+            return;
+        }
+    };
+    let bytes_per_sec = match duration.filter(|d| d.is_finite() && *d > 0.0) {
+        Some(d) => {
+            inner.source.set_duration(d);
+            ((total as f64 / d) as u64).max(1)
+        }
+        None => DEFAULT_BYTES_PER_SEC,
+    };
+    let weak = Rc::downgrade(inner_rc);
+    let onupdateend = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+        if let Some(inner) = weak.upgrade() {
+            advance(&inner);
+        }
+    });
+    let _ =
+        buffer.add_event_listener_with_callback("updateend", onupdateend.as_ref().unchecked_ref());
+    inner.handlers.push(onupdateend);
+    inner.stage = Stage::Playing(Box::new(Playing {
+        feed,
+        buffer,
+        init_appended: false,
+        next: 0,
+        bytes_per_sec,
+        told_offset: None,
+        ended: false,
+    }));
 }
 
 /// Plays from the WebSeed URL directly: every browser can, but without peers.
@@ -238,10 +307,8 @@ fn fall_back(inner: &mut Inner, why: &str) {
         None => format!("this file cannot be streamed: {why}"),
     };
     util::warn(&message);
-    inner.session.emit(
-        if url.is_some() { "warning" } else { "error" },
-        JsValue::from_str(&message),
-    );
+    let event = if url.is_some() { "warning" } else { "error" };
+    inner.session.emit(event, JsValue::from_str(&message));
     if let Some(url) = url {
         inner.element.set_src(&url);
     }
@@ -256,44 +323,40 @@ fn feed(inner: &mut Inner) {
     let Stage::Playing(p) = &mut inner.stage else {
         return;
     };
-    let Some(index) = p.layout.index.as_ref() else {
-        return;
-    };
-    let total_bytes = index.fragments().last().map_or(0, |f| f.byte_range.end);
-    let duration = p
-        .layout
-        .duration_s
-        .unwrap_or_else(|| index.end_time_s())
-        .max(0.001);
-    let bytes_per_sec = ((total_bytes as f64 / duration) as u64).max(1);
 
-    // The engine's window follows the playhead (or the next fragment to append, when ahead).
-    let playing_fragment = index
-        .fragment_at(now_s)
-        .unwrap_or(p.next.min(index.len().saturating_sub(1)));
-    if let Some(f) = index.get(playing_fragment) {
-        let offset = f.byte_range.start;
+    // The engine's window follows the playhead (or what is to be appended next).
+    if let Some(offset) = p.playhead_offset(now_s) {
         if p.told_offset != Some(offset) {
             p.told_offset = Some(offset);
-            session.with_engine_quiet(|e| e.set_playhead(offset, bytes_per_sec, util::now()));
+            let rate = p.bytes_per_sec;
+            session.with_engine_quiet(|e| e.set_playhead(offset, rate, util::now()));
         }
     }
-
     if p.buffer.updating() {
         return;
     }
     if !p.init_appended {
-        let range = p.layout.init_range.clone();
-        if let Some(bytes) = session.read(range.start, (range.end - range.start) as usize) {
-            if append(&p.buffer, &bytes) {
-                p.init_appended = true;
+        let init = match &p.feed {
+            Feed::Indexed { init, .. } => Some(read(&session, init)),
+            Feed::Sequential {
+                init: Some(init), ..
+            } => Some(read(&session, init)),
+            Feed::Sequential { init: None, .. } => None,
+            Feed::Remux(remuxer) => Some(Some(remuxer.init_segment().to_vec())),
+        };
+        match init {
+            None => p.init_appended = true,
+            Some(Some(bytes)) => {
+                if append(&p.buffer, &bytes) {
+                    p.init_appended = true;
+                }
+                return;
             }
+            Some(None) => return,
         }
-        return;
     }
-    // Trim what was played long ago: bounded memory for any length of media.
-    let buffered = p.buffer.buffered();
-    if let Ok(buffered) = buffered {
+    // Trim what was played long ago: bounded memory whatever the length of the media.
+    if let Ok(buffered) = p.buffer.buffered() {
         if buffered.length() > 0 {
             let start = buffered.start(0).unwrap_or(0.0);
             if now_s - start > BEHIND_S + 10.0 {
@@ -302,25 +365,94 @@ fn feed(inner: &mut Inner) {
             }
         }
     }
-    if p.next >= index.len() {
-        if !p.ended {
-            p.ended = true;
-            let _ = source.end_of_stream();
+    let total = session
+        .peek(|e| e.metainfo().map(|m| m.info.total_length))
+        .unwrap_or(0);
+    let next = match &mut p.feed {
+        Feed::Indexed { index, .. } => match index.get(p.next) {
+            None => None,
+            Some(f) if f.start_time_s > now_s + AHEAD_S => return,
+            Some(f) => Some(read(&session, &f.byte_range)),
+        },
+        Feed::Remux(remuxer) => {
+            match (remuxer.index().get(p.next), remuxer.fragment_plan(p.next)) {
+                (Some(f), _) if f.start_time_s > now_s + AHEAD_S => return,
+                (Some(_), Some(plan)) => {
+                    let parts: Option<Vec<Vec<u8>>> =
+                        plan.fetch.iter().map(|r| read(&session, r)).collect();
+                    Some(parts.and_then(|parts| {
+                        let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+                        remuxer.build_fragment(p.next, &slices).ok()
+                    }))
+                }
+                _ => None,
+            }
         }
-        return;
-    }
-    let Some(fragment) = index.get(p.next) else {
-        return;
+        Feed::Sequential { next, .. } => {
+            if *next >= total {
+                None
+            } else {
+                let buffered_ahead = ahead_of(&p.buffer, now_s);
+                if buffered_ahead > AHEAD_S {
+                    return;
+                }
+                let end = (*next + SEQUENTIAL_CHUNK).min(total);
+                Some(read(&session, &(*next..end)))
+            }
+        }
     };
-    if fragment.start_time_s > now_s + AHEAD_S {
-        return; // enough buffered ahead
+    match next {
+        None => {
+            if !p.ended {
+                p.ended = true;
+                let _ = source.end_of_stream();
+            }
+        }
+        Some(Some(bytes)) => {
+            if append(&p.buffer, &bytes) {
+                match &mut p.feed {
+                    Feed::Sequential { next, .. } => *next += bytes.len() as u64,
+                    _ => p.next += 1,
+                }
+            }
+        }
+        Some(None) => {} // not verified yet: the engine is fetching it
     }
-    let range = fragment.byte_range.clone();
-    if let Some(bytes) = session.read(range.start, (range.end - range.start) as usize) {
-        if append(&p.buffer, &bytes) {
-            p.next += 1;
+}
+
+impl Playing {
+    /// The byte offset the engine should treat as the playhead.
+    fn playhead_offset(&self, now_s: f64) -> Option<u64> {
+        let from_index = |index: &FragmentIndex| {
+            let i = index
+                .fragment_at(now_s)
+                .unwrap_or(self.next.min(index.len().saturating_sub(1)));
+            index.get(i).map(|f| f.byte_range.start)
+        };
+        match &self.feed {
+            Feed::Indexed { index, .. } => from_index(index),
+            Feed::Remux(remuxer) => from_index(remuxer.index()),
+            Feed::Sequential { next, .. } => Some(*next),
         }
     }
+}
+
+fn read(session: &Session, range: &Range<u64>) -> Option<Vec<u8>> {
+    session.read(range.start, (range.end - range.start) as usize)
+}
+
+/// Seconds buffered ahead of `now_s` in the range that holds it.
+fn ahead_of(buffer: &SourceBuffer, now_s: f64) -> f64 {
+    let Ok(ranges) = buffer.buffered() else {
+        return 0.0;
+    };
+    for i in 0..ranges.length() {
+        let (s, e) = (ranges.start(i).unwrap_or(0.0), ranges.end(i).unwrap_or(0.0));
+        if s <= now_s + 0.5 && now_s < e {
+            return e - now_s;
+        }
+    }
+    0.0
 }
 
 fn append(buffer: &SourceBuffer, bytes: &[u8]) -> bool {
@@ -347,32 +479,25 @@ fn on_seeking(inner_rc: &Rc<RefCell<Inner>>) {
     let Stage::Playing(p) = &mut inner.stage else {
         return;
     };
-    let Some(index) = p.layout.index.as_ref() else {
-        return;
+    let index = match &p.feed {
+        Feed::Indexed { index, .. } => index,
+        Feed::Remux(remuxer) => remuxer.index(),
+        Feed::Sequential { .. } => return, // seekable only within what was appended
     };
     let Some(target) = index.fragment_at(t) else {
         return;
     };
-    // Already buffered there? Then nothing changes.
-    if let Ok(buffered) = p.buffer.buffered() {
-        for i in 0..buffered.length() {
-            let (s, e) = (
-                buffered.start(i).unwrap_or(0.0),
-                buffered.end(i).unwrap_or(0.0),
-            );
-            if s <= t && t < e - 0.5 {
-                return;
-            }
-        }
+    if ahead_of(&p.buffer, t) > 0.5 {
+        return; // already buffered there
     }
+    let offset = index.get(target).map(|f| f.byte_range.start);
     if p.buffer.updating() {
         let _ = p.buffer.abort();
     }
     p.next = target;
     p.ended = false;
-    if let Some(f) = index.get(target) {
-        p.told_offset = Some(f.byte_range.start);
-        let offset = f.byte_range.start;
+    if let Some(offset) = offset {
+        p.told_offset = Some(offset);
         session.with_engine_quiet(|e| e.seek(offset, util::now()));
     }
 }

@@ -5,7 +5,8 @@
 //! Layout, mini-redis style: messages are parsed and built by `client_core::tracker` (one
 //! definition for client and server); [`swarm`] is the state without I/O; this module applies a
 //! parsed request to the state and says what to send ([`Tracker::handle_ws_text`],
-//! [`Tracker::http_announce`], [`Tracker::http_scrape`]); [`ws`] and [`http`] only move bytes.
+//! [`Tracker::http_announce`], [`Tracker::http_scrape`]); `ws` and `http` only move bytes, and
+//! `outbox` is a connection's queue of relayed messages.
 //!
 //! Invariants:
 //! - Private: only info-hashes the caller's `allowed` says yes to (the pod's catalogue) get a
@@ -18,9 +19,9 @@
 //!   has no peer for it) rather than closing the socket, which would cost a JS client minutes of
 //!   reconnect back-off; a connection that stops reading altogether is closed by the send
 //!   timeout.
-//! - One lock over all state. Every critical section is short and never awaits; messages to
-//!   other connections are handed to their bounded queues with `try_send` under it. If one lock
-//!   ever becomes the bottleneck, shard `State` by info-hash.
+//! - One lock over all state. Every critical section is short and never awaits; messages for
+//!   other connections are serialised and queued after it is released. If one lock ever becomes
+//!   the bottleneck, shard `State` by info-hash.
 
 mod http;
 mod outbox;

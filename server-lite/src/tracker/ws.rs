@@ -16,6 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use client_core::tracker::ws::{Action, Failure, ServerMessage, MAX_MESSAGE_LEN};
+use client_core::InfoHash;
 use tokio::sync::watch;
 use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 
@@ -96,6 +97,7 @@ async fn run(mut socket: WebSocket, mut connection: Connection, guard: Registere
     let mut last_heard = Instant::now();
     let mut ping = interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let allowed = |hash: &InfoHash| guard.pod.catalogue().contains(hash);
 
     let end = loop {
         tokio::select! {
@@ -105,12 +107,10 @@ async fn run(mut socket: WebSocket, mut connection: Connection, guard: Registere
                 };
                 last_heard = Instant::now();
                 let reply = match message {
-                    Message::Text(text) => {
-                        tracker.handle_ws_text(conn, text.as_str(), |h| guard.pod.catalogue().contains(h))
-                    }
+                    Message::Text(text) => tracker.handle_ws_text(conn, text.as_str(), allowed),
                     // bittorrent-tracker's server parses binary frames as UTF-8 JSON too.
                     Message::Binary(bytes) => match std::str::from_utf8(&bytes) {
-                        Ok(text) => tracker.handle_ws_text(conn, text, |h| guard.pod.catalogue().contains(h)),
+                        Ok(text) => tracker.handle_ws_text(conn, text, allowed),
                         Err(_) => Some(not_utf8()),
                     },
                     // tungstenite answers pings itself; a pong only proves liveness.
