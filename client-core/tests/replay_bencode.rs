@@ -276,3 +276,22 @@ fn mutated_magnets() {
         "only {accepted} mutated magnets were accepted"
     );
 }
+
+/// Inputs the fuzzers once stopped on, kept so that they stay fixed (tests/data/fuzz-regressions).
+#[test]
+fn fuzz_regressions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-regressions");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("regression folder") {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("metainfo") {
+            checks::metainfo(&data);
+        } else if name.starts_with("bencode") {
+            checks::bencode(&data);
+        }
+        seen += 1;
+    }
+    assert!(seen > 0);
+}
