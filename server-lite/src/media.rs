@@ -68,7 +68,14 @@ async fn run(program: &str, args: &[&str], limit: Duration) -> anyhow::Result<Ve
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("");
-        bail!("{program} failed: {last}");
+        // ffmpeg names the input file in its messages; people see this sentence, and the
+        // pod's temporary paths are none of their business.
+        let mut said = last.to_owned();
+        for arg in args.iter().filter(|a| a.contains('/')) {
+            said = said.replace(arg, "the file");
+        }
+        tracing::debug!(%program, stderr = %stderr, "media tool failed");
+        bail!("{program} failed: {said}");
     }
     Ok(output.stdout)
 }

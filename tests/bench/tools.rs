@@ -56,7 +56,9 @@ pub fn print_machine() {
 }
 
 /// Waits until no `rustc` runs: compiling on the same two cores skews every figure (a build
-/// divides throughput by two or more). Gives up after 30 minutes.
+/// divides throughput by two or more). Gives up after 30 minutes. Then, since other busy
+/// programs (test browsers, fuzzers) skew figures too, waits up to 2 minutes for the CPUs to be
+/// mostly idle, and says so when they never are (the figures that follow are then pessimistic).
 pub fn wait_for_quiet_machine() {
     let started = Instant::now();
     let mut said = false;
@@ -71,7 +73,7 @@ pub fn wait_for_quiet_machine() {
                 // Let the last build's linker and disk writes settle.
                 std::thread::sleep(Duration::from_secs(3));
             }
-            return;
+            break;
         }
         if started.elapsed() > Duration::from_secs(30 * 60) {
             fail("a cargo build has been running for 30 minutes: not benchmarking beside it");
@@ -82,6 +84,47 @@ pub fn wait_for_quiet_machine() {
         }
         std::thread::sleep(Duration::from_secs(5));
     }
+    let started = Instant::now();
+    loop {
+        let used = cpu_busy_fraction(Duration::from_secs(1));
+        if used < 0.25 {
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            println!(
+                "  (warning: other programs keep {:.0}% of the CPUs busy; the next figures are low)",
+                used * 100.0
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// The share of all CPUs' time spent busy over `window` (from /proc/stat; 0 where unreadable).
+fn cpu_busy_fraction(window: Duration) -> f64 {
+    fn sample() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal ...: idle and iowait are not busy.
+        let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+        Some((fields.iter().take(8).sum(), idle))
+    }
+    let Some((total_a, idle_a)) = sample() else {
+        return 0.0;
+    };
+    std::thread::sleep(window);
+    let Some((total_b, idle_b)) = sample() else {
+        return 0.0;
+    };
+    let total = total_b.saturating_sub(total_a).max(1);
+    1.0 - idle_b.saturating_sub(idle_a) as f64 / total as f64
 }
 
 /// A child process killed when dropped, so that no reference server outlives the benchmark.

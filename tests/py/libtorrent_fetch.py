@@ -49,10 +49,6 @@ def main(argv):
             "enable_natpmp": False,
             "listen_interfaces": "127.0.0.1:0",
             "outgoing_interfaces": "lo",
-            # The pod lists its WebSocket tracker first, which libtorrent cannot use: announce to
-            # every tier so that the HTTP tracker is asked at once rather than after a failure.
-            "announce_to_all_tiers": True,
-            "announce_to_all_trackers": True,
             # libtorrent refuses trackers on *loopback* whose path is not exactly "/announce"
             # (its SSRF mitigation; LAN and public addresses are not affected). The pod's tracker
             # is at /tracker/announce and this test runs on 127.0.0.1, so lift that rule here.

@@ -275,6 +275,88 @@ impl Browser {
     }
 }
 
+/// The W3C WebDriver key of an element reference in JSON.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    /// Finds the first element matching `css`; returns its WebDriver reference (the JSON object
+    /// commands and scripts take).
+    pub fn find_element(&self, css: &str) -> Result<Value> {
+        let found = self.post(
+            &self.session_path("/element"),
+            json!({ "using": "css selector", "value": css }),
+        )?;
+        if found.get(ELEMENT_KEY).and_then(Value::as_str).is_none() {
+            bail!(
+                "{}: no element reference for `{css}` in {found}",
+                self.kind.name()
+            );
+        }
+        Ok(found)
+    }
+
+    /// Waits until an element matching `css` exists (the app renders after its wasm loads).
+    pub fn wait_for_element(&self, css: &str, timeout: Duration) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.find_element(css) {
+                Ok(found) => return Ok(found),
+                Err(e) if Instant::now() > deadline => {
+                    return Err(e.context(format!("waited {timeout:?} for `{css}`")))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    fn element_path(&self, element: &Value, rest: &str) -> Result<String> {
+        let id = element[ELEMENT_KEY]
+            .as_str()
+            .ok_or_else(|| anyhow!("not an element reference: {element}"))?;
+        Ok(self.session_path(&format!("/element/{id}{rest}")))
+    }
+
+    /// Types `text` into the element matching `css` as a user would (key events, `input`
+    /// events). For `<input type=file>` the text is a file path, which selects that file.
+    pub fn send_keys(&self, css: &str, text: &str) -> Result<()> {
+        let element = self.wait_for_element(css, Duration::from_secs(10))?;
+        self.post(
+            &self.element_path(&element, "/value")?,
+            json!({ "text": text }),
+        )?;
+        Ok(())
+    }
+
+    /// Clicks the element matching `css` (scrolled into view first, as WebDriver does).
+    pub fn click(&self, css: &str) -> Result<()> {
+        let element = self.wait_for_element(css, Duration::from_secs(10))?;
+        self.post(&self.element_path(&element, "/click")?, json!({}))?;
+        Ok(())
+    }
+
+    /// Commands go to the document of the `<iframe>` matching `css` until
+    /// [`Browser::switch_to_parent_frame`].
+    pub fn switch_to_frame(&self, css: &str) -> Result<()> {
+        let frame = self.wait_for_element(css, Duration::from_secs(10))?;
+        self.post(&self.session_path("/frame"), json!({ "id": frame }))?;
+        Ok(())
+    }
+
+    pub fn switch_to_parent_frame(&self) -> Result<()> {
+        self.post(&self.session_path("/frame/parent"), json!({}))?;
+        Ok(())
+    }
+
+    /// The address of the top-level page.
+    pub fn current_url(&self) -> Result<String> {
+        Ok(self
+            .get(&self.session_path("/url"))?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         if !self.session.is_empty() {

@@ -64,3 +64,59 @@ pub fn mp3(dir: &Path, name: &str, seconds: u32) -> PathBuf {
     );
     out
 }
+
+/// A 640x360 H.264/AAC clip of `seconds` at about 1.5 Mbit/s; `variant` changes its pixels so
+/// that each variant is a different file (a different swarm).
+pub fn ffmpeg_clip(dir: &Path, name: &str, seconds: u32, variant: u32) -> PathBuf {
+    let out = dir.join(name);
+    let t = seconds.to_string();
+    let source =
+        format!("testsrc2=size=640x360:rate=25,drawtext=text='{variant}':fontsize=40:x=10:y=10");
+    let fallback = format!("testsrc2=size=640x360:rate=25,hue=h={}", variant * 40);
+    let args = |src: &str| -> Vec<String> {
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            src,
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440",
+            "-t",
+            &t,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-b:v",
+            "1500k",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args(&source))
+        .arg(&out)
+        .status();
+    if !status.map(|s| s.success()).unwrap_or(false) {
+        // drawtext needs a font; a hue shift makes the variants differ without one.
+        ffmpeg(
+            &args(&fallback)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            &out,
+        );
+    }
+    out
+}

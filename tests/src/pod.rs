@@ -9,19 +9,31 @@ pub struct TestPod {
     running: Option<RunningPod>,
     runtime: tokio::runtime::Runtime,
     pub data_dir: tempfile::TempDir,
+    /// The copy of the web app a pod from [`TestPod::start_with_pages`] serves.
+    bundle_copy: Option<tempfile::TempDir>,
 }
 
 impl TestPod {
     /// Starts a pod serving the built web app (`www/dist`). Panics with the command to run when
     /// the bundle was not built, since every browser test needs it.
     pub fn start() -> Self {
-        let bundle = crate::workspace_root().join("www/dist");
-        assert!(
-            bundle.join("index.html").is_file(),
-            "the web app is not built ({} is missing): run `./shoal test`, which builds it first",
-            bundle.display()
-        );
+        let bundle = built_web_app();
         Self::start_with(|config| config.bundle = Some(bundle))
+    }
+
+    /// Starts a pod serving a copy of the built web app with `pages` added (file name →
+    /// contents), so that test pages are same-origin with the pod's client library, tracker
+    /// and WebSeed.
+    pub fn start_with_pages(pages: &[(&str, &[u8])]) -> Self {
+        let copy = tempfile::tempdir().expect("temp dir");
+        copy_dir(&built_web_app(), copy.path()).expect("cannot copy the web app");
+        for (name, contents) in pages {
+            std::fs::write(copy.path().join(name), contents).expect("cannot write a test page");
+        }
+        let bundle = copy.path().to_path_buf();
+        let mut pod = Self::start_with(|config| config.bundle = Some(bundle));
+        pod.bundle_copy = Some(copy);
+        pod
     }
 
     /// Starts a pod after letting the test adjust its configuration.
@@ -42,6 +54,7 @@ impl TestPod {
             running: Some(running),
             runtime,
             data_dir,
+            bundle_copy: None,
         }
     }
 
@@ -71,6 +84,32 @@ impl TestPod {
             .into_json()
             .unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
     }
+}
+
+/// `www/dist`; panics with the command to run when the bundle was not built, since every
+/// browser test needs it.
+fn built_web_app() -> PathBuf {
+    let bundle = crate::workspace_root().join("www/dist");
+    assert!(
+        bundle.join("index.html").is_file(),
+        "the web app is not built ({} is missing): run `./shoal test`, which builds it first",
+        bundle.display()
+    );
+    bundle
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 impl Drop for TestPod {

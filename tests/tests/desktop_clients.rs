@@ -137,9 +137,13 @@ fn aria2_downloads_a_video_with_only_the_pods_torrent() {
         .filter(|t| t.starts_with("ws"))
         .map(String::as_str)
         .collect();
+    let mut aria2 = Command::new("aria2c");
+    if !ws_trackers.is_empty() {
+        aria2.arg(format!("--bt-exclude-tracker={}", ws_trackers.join(",")));
+    }
     let before = webseed_bytes(&served.pod);
     let output = run_bounded(
-        Command::new("aria2c")
+        aria2
             .arg(format!("--dir={}", out_dir.display()))
             .args([
                 "--enable-dht=false",
@@ -153,7 +157,6 @@ fn aria2_downloads_a_video_with_only_the_pods_torrent() {
                 "--console-log-level=warn",
                 "--log-level=info",
             ])
-            .arg(format!("--bt-exclude-tracker={}", ws_trackers.join(",")))
             .arg(format!("--log={}", log.display()))
             .arg(&torrent_file),
         "aria2c",

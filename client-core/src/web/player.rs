@@ -78,6 +78,9 @@ struct Playing {
 }
 
 struct Inner {
+    /// Listeners on the element, the MediaSource and the SourceBuffer, removed again by
+    /// [`Player::stop`] (a dropped closure still registered would throw on the next event).
+    listeners: Vec<(web_sys::EventTarget, &'static str, js_sys::Function)>,
     session: Session,
     element: HtmlMediaElement,
     source: MediaSource,
@@ -104,10 +107,11 @@ impl Player {
             object_url,
             stage: Stage::Probing(Box::new(Probe::new(0))),
             handlers: Vec::new(),
+            listeners: Vec::new(),
             probe_asked: None,
         }));
         let weak = Rc::downgrade(&inner);
-        let listen = |target: &web_sys::EventTarget, name: &str, seek: bool| {
+        let listen = |target: &web_sys::EventTarget, name: &'static str, seek: bool| {
             let weak: Weak<RefCell<Inner>> = weak.clone();
             let closure = Closure::<dyn FnMut(JsValue)>::new(move |_| {
                 if let Some(inner) = weak.upgrade() {
@@ -117,16 +121,24 @@ impl Player {
                     advance(&inner);
                 }
             });
-            let _ = target.add_event_listener_with_callback(name, closure.as_ref().unchecked_ref());
-            closure
+            let function: &js_sys::Function = closure.as_ref().unchecked_ref();
+            let _ = target.add_event_listener_with_callback(name, function);
+            ((target.clone(), name, function.clone()), closure)
         };
-        let mut handlers = vec![
-            listen(source.as_ref(), "sourceopen", false),
-            listen(element.as_ref(), "timeupdate", false),
-            listen(element.as_ref(), "waiting", false),
-            listen(element.as_ref(), "seeking", true),
+        let events: [(&web_sys::EventTarget, &'static str, bool); 4] = [
+            (source.as_ref(), "sourceopen", false),
+            (element.as_ref(), "timeupdate", false),
+            (element.as_ref(), "waiting", false),
+            (element.as_ref(), "seeking", true),
         ];
-        inner.borrow_mut().handlers.append(&mut handlers);
+        {
+            let mut state = inner.borrow_mut();
+            for (target, name, seek) in events {
+                let (registration, closure) = listen(target, name, seek);
+                state.listeners.push(registration);
+                state.handlers.push(closure);
+            }
+        }
         // New verified pieces may complete what the player waits for.
         let w = weak.clone();
         session.0.borrow_mut().on_pump = Some(Rc::new(move || {
@@ -142,8 +154,17 @@ impl Player {
     pub fn stop(&self) {
         let mut inner = self.inner.borrow_mut();
         inner.session.0.borrow_mut().on_pump = None;
+        for (target, name, function) in inner.listeners.drain(..) {
+            let _ = target.remove_event_listener_with_callback(name, &function);
+        }
         let _ = Url::revoke_object_url(&inner.object_url);
         inner.stage = Stage::Done;
+        // The handlers may be on the stack right now (stop from inside an event): drop later.
+        let handlers = std::mem::take(&mut inner.handlers);
+        wasm_bindgen_futures::spawn_local(async move {
+            util::sleep(0).await;
+            drop(handlers);
+        });
     }
 }
 
@@ -282,8 +303,11 @@ fn start_playing(inner: &mut Inner, inner_rc: &Rc<RefCell<Inner>>, plan: MediaPl
             advance(&inner);
         }
     });
-    let _ =
-        buffer.add_event_listener_with_callback("updateend", onupdateend.as_ref().unchecked_ref());
+    let function: &js_sys::Function = onupdateend.as_ref().unchecked_ref();
+    let _ = buffer.add_event_listener_with_callback("updateend", function);
+    inner
+        .listeners
+        .push((buffer.clone().into(), "updateend", function.clone()));
     inner.handlers.push(onupdateend);
     inner.stage = Stage::Playing(Box::new(Playing {
         feed,

@@ -552,6 +552,7 @@ impl Session {
     /// Carries out every action the engine has, then re-arms the timer and fires page events.
     pub fn pump(&self) {
         let mut fetches = Vec::new();
+        let mut completed = false;
         {
             let mut s = self.0.borrow_mut();
             if s.destroyed {
@@ -607,6 +608,12 @@ impl Session {
                     }
                     Action::Done => {
                         s.events.push(PageEvent::Named("done", JsValue::TRUE));
+                        // BEP 3's `completed` (WebTorrent sends it too): else trackers count
+                        // us as a leecher until the next announce. Not for a torrent that was
+                        // complete from the start (`seed`): its `started` says `left: 0`.
+                        let stats = s.engine.stats(util::now());
+                        completed =
+                            stats.downloaded_from_peers + stats.downloaded_from_webseeds > 0;
                     }
                 }
             }
@@ -626,6 +633,9 @@ impl Session {
         }
         for (id, url, start, end) in fetches {
             self.fetch(id, url, start, end);
+        }
+        if completed {
+            self.announce(Some(AnnounceEvent::Completed));
         }
         self.schedule_timer();
         let hook = self.0.borrow().on_pump.clone();

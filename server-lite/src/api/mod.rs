@@ -17,6 +17,7 @@ pub fn router() -> Router<Pod> {
     Router::new()
         .route("/health", get(health))
         .route("/server/stats", get(stats))
+        .route("/config", get(config))
         .route("/videos", get(videos::list))
         .route(
             "/videos/upload",
@@ -45,6 +46,22 @@ pub fn require_admin(pod: &Pod, headers: &HeaderMap) -> Result<(), ApiError> {
             "this needs the pod's admin token (Authorization: Bearer <token>)",
         ))
     }
+}
+
+/// What clients need to know before they act (e.g. the upload page checks the size limit
+/// before sending a file the pod would refuse).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PodConfig {
+    version: &'static str,
+    max_upload_bytes: u64,
+}
+
+async fn config(State(pod): State<Pod>) -> Json<PodConfig> {
+    Json(PodConfig {
+        version: env!("CARGO_PKG_VERSION"),
+        max_upload_bytes: pod.config().max_upload_bytes(),
+    })
 }
 
 #[derive(Serialize)]

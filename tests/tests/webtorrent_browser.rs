@@ -1,0 +1,642 @@
+//! Shoal's browser client and the real WebTorrent (npm `webtorrent`, its browser bundle
+//! `dist/webtorrent.min.js`) swap a video in both directions over WebRTC, introduced by nothing
+//! but the pod's WebSocket tracker:
+//! - a WebTorrent page seeds the file (hashed in the page, create-torrent's info-hash equals the
+//!   pod's) and Shoal's client, with WebSeeds off, gets every byte from it and plays the video;
+//! - Shoal's client holds the video (from the WebSeed) and a WebTorrent page given only a
+//!   magnet with the info-hash and the tracker gets the metadata (ut_metadata) and every byte
+//!   from it, ending with the pod's file exactly.
+//!
+//! The WebTorrent page, the bundle and Shoal's client are served by the pod itself (a copy of
+//! the web app with two files added), so everything is same-origin. WebTorrent comes from
+//! `npm install --ignore-scripts` in tests/js (`./shoal test` does it). Run inside a private
+//! network namespace holding only loopback, so that WebRTC finds loopback candidates.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use client_core::bencode;
+use client_core::metainfo::Metainfo;
+use serde_json::{json, Value};
+use sha1::{Digest, Sha1};
+use shoal_tests::browser::{Browser, Kind};
+use shoal_tests::media;
+use shoal_tests::pod::TestPod;
+
+/// A page that loads WebTorrent's ES-module bundle and hands it to the test's scripts. No ICE
+/// servers: on loopback host candidates are all there is, and unreachable STUN servers would
+/// only slow down gathering.
+const WEBTORRENT_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>WebTorrent peer</title>
+  <script src="/page-errors.js"></script>
+</head>
+<body>
+  <p id="status">Loading WebTorrent…</p>
+  <script>
+    window.__log = [];
+    if (location.search.includes('debug')) {
+      localStorage.debug = '*';
+      for (const k of ['log', 'debug', 'info', 'warn']) { const o = console[k]; console[k] = (...a) => { window.__log.push((performance.now() | 0) + ' ' + a.map(String).join(' ').replace(/%c/g, '')); o.apply(console, a); }; }
+    }
+  </script>
+  <script type="module">
+    import WebTorrent from './webtorrent.min.js';
+    window.webtorrent = new WebTorrent({ tracker: { rtcConfig: { iceServers: [] } } });
+    window.webtorrent.on('error', (e) => console.error('WebTorrent: ' + (e.message || e)));
+    document.getElementById('status').textContent = 'WebTorrent ' + WebTorrent.VERSION;
+  </script>
+</body>
+</html>
+"#;
+
+/// The longest any one step may take; loopback transfers of this clip take seconds, so the
+/// bound only turns a hang into a failure that shows the pages' state.
+const STEP_LIMIT: Duration = Duration::from_secs(90);
+
+/// Swarm counts from the tracker.
+#[derive(Debug, PartialEq, Eq)]
+struct Counts {
+    complete: i64,
+    incomplete: i64,
+    downloaded: i64,
+}
+
+/// A pod serving the WebTorrent page and bundle next to Shoal's client, with a clip uploaded.
+struct Setup {
+    pod: TestPod,
+    video: Value,
+    torrent: Metainfo,
+    /// The pod's file (`GET fileUrl`): what every peer must end up with.
+    bytes: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn start() -> Self {
+        let bundle = std::fs::read(webtorrent_bundle()).expect("WebTorrent's bundle");
+        let pod = TestPod::start_with_pages(&[
+            ("webtorrent-peer.html", WEBTORRENT_PAGE.as_bytes()),
+            ("webtorrent.min.js", &bundle),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let clip = clip_of_a_few_mb(dir.path());
+        let video = pod.upload_file(&clip, "WebTorrent interop clip");
+        let bytes = get_bytes(video["fileUrl"].as_str().unwrap());
+        assert_eq!(bytes.len() as u64, video["size"].as_u64().unwrap());
+        let torrent = Metainfo::parse(&get_bytes(video["torrentUrl"].as_str().unwrap()))
+            .expect("the pod's torrent parses");
+        Self {
+            pod,
+            video,
+            torrent,
+            bytes,
+            _dir: dir,
+        }
+    }
+
+    fn tracker(&self) -> String {
+        format!(
+            "{}/tracker/socket",
+            self.pod.url().replacen("http", "ws", 1)
+        )
+    }
+
+    fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    /// The tracker's counts for the video, as an HTTP scrape (BEP 48) shows them.
+    fn scrape(&self) -> Counts {
+        let escaped: String = self
+            .torrent
+            .info_hash
+            .as_bytes()
+            .iter()
+            .map(|b| format!("%{b:02X}"))
+            .collect();
+        let answer = get_bytes(&format!(
+            "{}/tracker/scrape?info_hash={escaped}",
+            self.pod.url()
+        ));
+        let answer = bencode::decode(&answer).expect("a bencoded scrape answer");
+        let files = answer.get(b"files").and_then(|f| f.as_dict());
+        let counts = files
+            .and_then(|f| f.get(self.torrent.info_hash.as_bytes().as_slice()))
+            .unwrap_or_else(|| panic!("no counts for the video in the scrape: {answer:?}"));
+        let count = |key: &[u8]| counts.get(key).and_then(|v| v.as_int()).unwrap_or(-1);
+        Counts {
+            complete: count(b"complete"),
+            incomplete: count(b"incomplete"),
+            downloaded: count(b"downloaded"),
+        }
+    }
+
+    /// A browser on the WebTorrent page, with the client made.
+    fn webtorrent_page(&self, kind: Kind) -> Browser {
+        let browser = Browser::launch(kind).unwrap();
+        browser
+            .goto(&format!("{}/webtorrent-peer.html?debug", self.pod.url()))
+            .unwrap();
+        wait_for(
+            &browser,
+            "WebTorrent's bundle to load",
+            "return !!window.webtorrent;",
+            Duration::from_secs(30),
+        );
+        browser
+    }
+
+    /// A browser on Shoal's example page, before any torrent is added.
+    fn shoal_page(&self, kind: Kind, query: &str) -> Browser {
+        let browser = Browser::launch(kind).unwrap();
+        browser
+            .goto(&format!("{}/client-example.html{query}", self.pod.url()))
+            .unwrap();
+        wait_for(
+            &browser,
+            "Shoal's client",
+            "return !!window.shoalClient;",
+            Duration::from_secs(30),
+        );
+        browser
+    }
+}
+
+/// A clip of about 3 MB (ffmpeg's test card with grain, which compresses poorly, at 2 Mbit/s,
+/// keyframes every 2 s): with create-torrent's 16 KiB pieces that is a couple of hundred
+/// pieces, so the peers pipeline many requests and the data channels fill their buffers.
+fn clip_of_a_few_mb(dir: &Path) -> PathBuf {
+    let out = dir.join("noisy.mp4");
+    media::ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=660",
+            "-t",
+            "12",
+            "-vf",
+            "noise=alls=30:allf=t",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-b:v",
+            "2M",
+            "-maxrate",
+            "2M",
+            "-bufsize",
+            "1M",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+        &out,
+    );
+    out
+}
+
+fn webtorrent_bundle() -> PathBuf {
+    let path = shoal_tests::workspace_root()
+        .join("tests/js/node_modules/webtorrent/dist/webtorrent.min.js");
+    assert!(
+        path.is_file(),
+        "{} is missing: run ./shoal test (or `npm install --ignore-scripts` in tests/js)",
+        path.display()
+    );
+    path
+}
+
+fn get_bytes(url: &str) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut ureq::get(url)
+            .call()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+            .into_reader(),
+        &mut bytes,
+    )
+    .unwrap();
+    bytes
+}
+
+fn sha1_hex(bytes: &[u8]) -> String {
+    hex(&Sha1::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a page shows when a wait fails: its errors and whichever client state it has.
+const PAGE_STATE: &str = "const wt = window.webtorrent; \
+    const t = wt && wt.torrents[0]; \
+    const v = document.getElementById('player'); \
+    return { errors: window.__shoalErrors, \
+      shoal: window.shoalTorrent ? window.shoalTorrent.stats() : null, \
+      video: v ? { t: v.currentTime, rs: v.readyState, err: v.error && v.error.message } : null, \
+      webtorrent: t ? { infoHash: t.infoHash, ready: t.ready, done: t.done, progress: t.progress, \
+        downloaded: t.downloaded, uploaded: t.uploaded, received: t.received, peers: t.numPeers, \
+        wires: t.wires.map((w) => w.peerId) } : null };";
+
+/// Polls a JS expression until it is truthy; returns its last value. On timeout, fails with
+/// every page's state.
+fn wait_for_all(
+    browser: &Browser,
+    others: &[&Browser],
+    what: &str,
+    script: &str,
+    timeout: Duration,
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let value = browser.execute(script, vec![]).unwrap();
+        let truthy = match &value {
+            Value::Bool(b) => *b,
+            Value::Null => false,
+            Value::Number(n) => n.as_f64().unwrap_or(0.0) != 0.0,
+            _ => true,
+        };
+        if truthy {
+            return value;
+        }
+        if Instant::now() > deadline {
+            let states: Vec<String> = std::iter::once(browser)
+                .chain(others.iter().copied())
+                .map(|b| {
+                    format!(
+                        "{}: {}",
+                        b.kind.name(),
+                        b.execute(PAGE_STATE, vec![]).unwrap_or(Value::Null)
+                    )
+                })
+                .collect();
+            panic!(
+                "{}: timed out after {timeout:?} waiting for {what}; pages: {}",
+                browser.kind.name(),
+                states.join("; ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn wait_for(browser: &Browser, what: &str, script: &str, timeout: Duration) -> Value {
+    wait_for_all(browser, &[], what, script, timeout)
+}
+
+fn assert_no_page_errors(browsers: &[&Browser]) {
+    for browser in browsers {
+        let errors = browser.page_errors().unwrap();
+        assert!(errors.is_empty(), "{}: {errors:?}", browser.kind.name());
+    }
+}
+
+/// (a) A WebTorrent page seeds the pod's file; Shoal's client, with WebSeeds off, gets every
+/// byte from it over WebRTC and plays the video.
+fn shoal_downloads_from_webtorrent(seeder_kind: Kind, viewer_kind: Kind) {
+    let setup = Setup::start();
+    let seeder = setup.webtorrent_page(seeder_kind);
+    // The WebTorrent user has the file (here: the pod's bytes) and seeds it under the same
+    // name, announcing to the pod's tracker only.
+    let seeded = seeder
+        .execute_async(
+            "const [url, name, tracker, done] = arguments; \
+             (async () => { \
+               const bytes = await (await fetch(url)).arrayBuffer(); \
+               const file = new File([bytes], name); \
+               return await new Promise((resolve) => { \
+                 window.webtorrent.seed(file, { announce: [tracker] }, (t) => \
+                   resolve({ infoHash: t.infoHash, name: t.name, length: t.length, \
+                     announce: t.announce, pieceLength: t.pieceLength })); \
+               }); \
+             })().then(done, (e) => done({ error: String(e) }));",
+            vec![
+                setup.video["fileUrl"].clone(),
+                json!(setup.torrent.info.name),
+                json!(setup.tracker()),
+            ],
+        )
+        .unwrap();
+    assert!(
+        seeded["error"].is_null(),
+        "WebTorrent cannot seed: {seeded}"
+    );
+    assert_eq!(
+        seeded["infoHash"].as_str(),
+        setup.video["infoHash"].as_str(),
+        "WebTorrent's info-hash for the same name and bytes differs from the pod's: {seeded}"
+    );
+    assert_eq!(seeded["length"].as_u64(), Some(setup.size()), "{seeded}");
+    assert_eq!(seeded["announce"], json!([setup.tracker()]), "{seeded}");
+
+    // Shoal's client, peers only: nothing can come from the WebSeed.
+    let viewer = setup.shoal_page(viewer_kind, "");
+    viewer
+        .execute(
+            "const added = performance.now(); \
+             window.shoalClient.add(arguments[0], { webSeeds: false }).then((t) => { \
+               window.shoalTorrent = t; \
+               t.on('done', () => { window.msToDone = performance.now() - added; }); \
+               t.on('error', (e) => console.error('torrent error: ' + e)); \
+               t.streamTo(document.getElementById('player'), {}); \
+             }, (e) => console.error('add failed: ' + e)); return true;",
+            vec![setup.video["torrentUrl"].clone()],
+        )
+        .unwrap();
+    wait_for_all(
+        &viewer,
+        &[&seeder],
+        "Shoal's client to hold every piece, from the WebTorrent seeder",
+        "const t = window.shoalTorrent; return !!t && t.stats().done;",
+        STEP_LIMIT,
+    );
+    let ms_to_done = wait_for(
+        &viewer,
+        "the 'done' event",
+        "return window.msToDone;",
+        Duration::from_secs(5),
+    );
+    wait_for_all(
+        &viewer,
+        &[&seeder],
+        "the video to play",
+        "const v = document.getElementById('player'); \
+         if (v.paused) v.play().catch(() => {}); return v.currentTime > 1.0;",
+        STEP_LIMIT,
+    );
+
+    let stats = viewer
+        .execute("return window.shoalTorrent.stats();", vec![])
+        .unwrap();
+    println!(
+        "WebTorrent ({}) → Shoal ({}): {} bytes from peers, {} from WebSeeds, {} pieces, {:.0} ms \
+         from add() to 'done'",
+        seeder_kind.name(),
+        viewer_kind.name(),
+        stats["downloaded_from_peers"],
+        stats["downloaded_from_webseeds"],
+        stats["pieces_verified"],
+        ms_to_done.as_f64().unwrap()
+    );
+    assert_eq!(stats["bytes_total"].as_u64(), Some(setup.size()), "{stats}");
+    assert_eq!(
+        stats["downloaded_from_peers"].as_u64(),
+        Some(setup.size()),
+        "every byte must come from the WebTorrent peer: {stats}"
+    );
+    assert_eq!(stats["downloaded_from_webseeds"], 0, "{stats}");
+    assert_eq!(stats["hash_failures"], 0, "{stats}");
+
+    // The seeder side agrees: its only peer is Shoal's client and it sent the whole file.
+    let shoal_peer_id = viewer
+        .execute("return window.shoalClient.peerId;", vec![])
+        .unwrap();
+    let seeder_side = seeder
+        .execute(
+            "const t = window.webtorrent.torrents[0]; \
+             return { uploaded: t.uploaded, wires: t.wires.map((w) => w.peerId) };",
+            vec![],
+        )
+        .unwrap();
+    assert!(
+        seeder_side["uploaded"].as_u64().unwrap() >= setup.size(),
+        "WebTorrent's upload count: {seeder_side}"
+    );
+    assert!(
+        seeder_side["wires"]
+            .as_array()
+            .unwrap()
+            .contains(&shoal_peer_id),
+        "Shoal's client ({shoal_peer_id}) is not among WebTorrent's peers: {seeder_side}"
+    );
+
+    // What the viewer plays is the pod's file, byte for byte.
+    let shoal_sha1 = viewer
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             window.shoalTorrent.blob().then((b) => b.arrayBuffer()) \
+               .then((a) => crypto.subtle.digest('SHA-1', a)) \
+               .then((d) => done(Array.from(new Uint8Array(d), (x) => x.toString(16).padStart(2, '0')).join('')), \
+                 (e) => done('error: ' + e));",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(shoal_sha1.as_str(), Some(sha1_hex(&setup.bytes).as_str()));
+    assert_no_page_errors(&[&seeder, &viewer]);
+}
+
+/// (b) Shoal's client holds the video; a WebTorrent page given only the info-hash and the
+/// tracker gets the metadata and every byte from it.
+fn webtorrent_downloads_from_shoal(seeder_kind: Kind, leecher_kind: Kind) {
+    let setup = Setup::start();
+    // Shoal's client fetches the video (from the WebSeed: there is no other peer yet).
+    let seeder = setup.shoal_page(
+        seeder_kind,
+        &format!("?id={}", setup.video["torrentUrl"].as_str().unwrap()),
+    );
+    wait_for(
+        &seeder,
+        "Shoal's client to hold every piece",
+        "const t = window.shoalTorrent; return !!t && t.stats().done;",
+        STEP_LIMIT,
+    );
+    let before = seeder
+        .execute("return window.shoalTorrent.stats();", vec![])
+        .unwrap();
+    assert_eq!(before["uploaded"], 0, "{before}");
+    // The pod's tracker counts it as a seeder now (BEP 3's `completed`, as WebTorrent sends):
+    // what scrapes and every announcer's `complete` count show, and what the tracker's relay
+    // uses to keep seeders' offers for leechers.
+    let mut counts = setup.scrape();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counts.complete != 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        counts = setup.scrape();
+    }
+    assert_eq!(
+        counts,
+        Counts {
+            complete: 1,
+            incomplete: 0,
+            downloaded: 1
+        },
+        "the tracker does not count Shoal's finished client as a seeder (no `completed` announce?)"
+    );
+
+    // A magnet with the info-hash and the pod's tracker only: no `ws=` (WebSeed) and no `xs=`
+    // (.torrent URL), so the metadata and every byte must come from Shoal's client.
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&tr={}",
+        setup.video["infoHash"].as_str().unwrap(),
+        setup.tracker()
+    );
+    seeder.execute("window.__log = []; for (const k of ['log', 'warn']) { const o = console[k]; console[k] = (...a) => { window.__log.push((performance.now() | 0) + ' ' + a.map(String).join(' ')); o.apply(console, a); }; } return 1;", vec![]).unwrap();
+    let leecher = setup.webtorrent_page(leecher_kind);
+    let dump = |seeder: &Browser, leecher: &Browser| {
+        for b in [seeder, leecher] {
+            let log = b
+                .execute("return [performance.timeOrigin, window.__log];", vec![])
+                .unwrap();
+            println!("=== {} timeOrigin {}", b.kind.name(), log[0]);
+            for l in log[1].as_array().unwrap() {
+                println!(
+                    "{}",
+                    l.as_str()
+                        .unwrap_or("")
+                        .chars()
+                        .take(400)
+                        .collect::<String>()
+                );
+            }
+        }
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    leecher
+        .execute(
+            "const added = performance.now(); \
+             const t = window.webtorrent.add(arguments[0], { announce: [arguments[1]] }); \
+             t.on('done', async () => { \
+               const ms = performance.now() - added; \
+               try { \
+                 const bytes = await t.files[0].arrayBuffer(); \
+                 const digest = await crypto.subtle.digest('SHA-1', bytes); \
+                 window.leeched = { \
+                   sha1: Array.from(new Uint8Array(digest), (x) => x.toString(16).padStart(2, '0')).join(''), \
+                   length: bytes.byteLength, name: t.name, received: t.received, ms, \
+                   urlList: t.urlList, wires: t.wires.map((w) => w.peerId) }; \
+               } catch (e) { window.leeched = { error: String(e) }; } \
+             }); return true;",
+            vec![json!(magnet), json!(setup.tracker())],
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(8));
+    dump(&seeder, &leecher);
+    let leeched = wait_for_all(
+        &leecher,
+        &[&seeder],
+        "WebTorrent to download the video from Shoal's client",
+        "return window.leeched || null;",
+        STEP_LIMIT,
+    );
+    let after = seeder
+        .execute("return window.shoalTorrent.stats();", vec![])
+        .unwrap();
+    println!(
+        "Shoal ({}) → WebTorrent ({}): {} bytes in the file, {} received by WebTorrent, {} uploaded by Shoal, \
+         {:.0} ms from add(magnet) to 'done'",
+        seeder_kind.name(),
+        leecher_kind.name(),
+        setup.size(),
+        leeched["received"],
+        after["uploaded"],
+        leeched["ms"].as_f64().unwrap_or(f64::NAN)
+    );
+    assert!(leeched["error"].is_null(), "WebTorrent: {leeched}");
+    assert_eq!(
+        leeched["name"].as_str(),
+        Some(setup.torrent.info.name.as_str()),
+        "metadata from Shoal's client: {leeched}"
+    );
+    assert_eq!(leeched["length"].as_u64(), Some(setup.size()), "{leeched}");
+    assert_eq!(
+        leeched["sha1"].as_str(),
+        Some(sha1_hex(&setup.bytes).as_str()),
+        "WebTorrent's file differs from the pod's"
+    );
+    assert_eq!(
+        leeched["urlList"],
+        json!([]),
+        "no WebSeed was given: {leeched}"
+    );
+    let shoal_peer_id = seeder
+        .execute("return window.shoalClient.peerId;", vec![])
+        .unwrap();
+    assert_eq!(
+        leeched["wires"],
+        json!([shoal_peer_id]),
+        "Shoal's client must be WebTorrent's only peer: {leeched}"
+    );
+    assert!(
+        leeched["received"].as_u64().unwrap() >= setup.size(),
+        "{leeched}"
+    );
+    assert!(
+        after["uploaded"].as_u64().unwrap() >= setup.size(),
+        "Shoal's client uploaded less than the file: {after}"
+    );
+    assert_no_page_errors(&[&seeder, &leecher]);
+}
+
+#[test]
+fn shoal_in_chromium_downloads_from_webtorrent_in_chromium() {
+    shoal_downloads_from_webtorrent(Kind::Chromium, Kind::Chromium);
+}
+
+#[test]
+fn shoal_in_firefox_downloads_from_webtorrent_in_chromium() {
+    shoal_downloads_from_webtorrent(Kind::Chromium, Kind::Firefox);
+}
+
+#[test]
+fn webtorrent_in_chromium_downloads_from_shoal_in_chromium() {
+    webtorrent_downloads_from_shoal(Kind::Chromium, Kind::Chromium);
+}
+
+#[test]
+fn webtorrent_in_chromium_downloads_from_shoal_in_firefox() {
+    webtorrent_downloads_from_shoal(Kind::Firefox, Kind::Chromium);
+}
+
+#[test]
+fn shoal_in_chromium_downloads_from_webtorrent_in_firefox() {
+    shoal_downloads_from_webtorrent(Kind::Firefox, Kind::Chromium);
+}
+
+#[test]
+fn webtorrent_in_firefox_downloads_from_shoal_in_chromium() {
+    webtorrent_downloads_from_shoal(Kind::Chromium, Kind::Firefox);
+}
+
+#[test]
+fn zz_repeat_leech() {
+    let setup = Setup::start();
+    let seeder = setup.shoal_page(Kind::Chromium, &format!("?id={}", setup.video["torrentUrl"].as_str().unwrap()));
+    wait_for(&seeder, "done", "const t = window.shoalTorrent; return !!t && t.stats().done;", STEP_LIMIT);
+    seeder.execute("window.__log = []; for (const k of ['log', 'warn']) { const o = console[k]; console[k] = (...a) => { window.__log.push((performance.now() | 0) + ' ' + a.map(String).join(' ')); o.apply(console, a); }; } return 1;", vec![]).unwrap();
+    let magnet = format!("magnet:?xt=urn:btih:{}&tr={}", setup.video["infoHash"].as_str().unwrap(), setup.tracker());
+    let leecher = setup.webtorrent_page(Kind::Chromium);
+    for i in 0..25 {
+        leecher.execute("window.leeched = null; window.__log = []; const WT = window.webtorrent.constructor; window.webtorrent.destroy(); window.webtorrent = new WT({ tracker: { rtcConfig: { iceServers: [] } } }); \
+            const added = performance.now(); const t = window.webtorrent.add(arguments[0], { announce: [arguments[1]] }); \
+            t.on('done', () => { window.leeched = { ms: performance.now() - added }; }); return true;", vec![json!(magnet), json!(setup.tracker())]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut ok = false;
+        while Instant::now() < deadline {
+            if !leecher.execute("return window.leeched;", vec![]).unwrap().is_null() { ok = true; break; }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let r = leecher.execute("return window.leeched;", vec![]).unwrap();
+        println!("round {i}: ok={ok} {r}");
+        if !ok {
+            for b in [&seeder, &leecher] {
+                let log = b.execute("return [performance.timeOrigin, window.__log, window.shoalTorrent && window.shoalTorrent.stats()];", vec![]).unwrap();
+                println!("=== {} timeOrigin {} stats {}", b.kind.name(), log[0], log[2]);
+                for l in log[1].as_array().unwrap() { println!("{}", l.as_str().unwrap_or("").chars().take(400).collect::<String>()); }
+            }
+            panic!("stalled");
+        }
+        seeder.execute("window.__log = []; return 1;", vec![]).unwrap();
+    }
+}
