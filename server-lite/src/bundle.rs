@@ -16,7 +16,15 @@ pub fn service(bundle_dir: &Path) -> Router {
         tracing::warn!(dir = %bundle_dir.display(), "web app bundle not found");
         return Router::new().fallback(get(missing_bundle));
     }
-    Router::new().fallback_service(ServeDir::new(bundle_dir).fallback(ServeFile::new(index)))
+    // The client library (/client/shoal-client.js) is an ES module that other sites import, and
+    // module scripts load only with CORS. Everything here is public and read-only, so any
+    // origin may read it.
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD]);
+    Router::new()
+        .fallback_service(ServeDir::new(bundle_dir).fallback(ServeFile::new(index)))
+        .layer(cors)
 }
 
 async fn missing_bundle() -> impl IntoResponse {

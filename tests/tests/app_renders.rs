@@ -59,3 +59,15 @@ fn app_renders_in_chromium() {
 fn app_renders_in_firefox() {
     app_renders_in(Kind::Firefox);
 }
+
+/// Other sites import the client library as an ES module, which browsers load only with CORS.
+#[test]
+fn the_client_library_is_importable_from_other_origins() {
+    let pod = TestPod::start();
+    let r = ureq::get(&format!("{}/client/shoal-client.js", pod.url()))
+        .set("Origin", "http://elsewhere.example")
+        .call()
+        .expect("the client library is served (./shoal test builds it)");
+    assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
+    assert!(r.into_string().unwrap().contains("class Client"));
+}
