@@ -39,7 +39,7 @@ fn swarm_of_24_with_one_webseed() {
         let node = sim.add_node(engine);
         sim.nodes[node].uplink = Some(2 << 20);
         for &other in &joined {
-            let latency = 20 + rng.below(60);
+            let latency = 20 + rng.below_u64(60);
             let link = LinkCfg::new(1 << 20, latency);
             sim.connect(node, other, link, link);
         }

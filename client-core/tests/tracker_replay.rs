@@ -16,25 +16,20 @@ use client_core::tracker::ws::{
 use client_core::tracker::{AnnounceEvent, ScrapeStats};
 use client_core::{InfoHash, PeerId};
 
-/// xorshift64*: deterministic randomness without a dependency.
-struct Rng(u64);
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
+/// Tracker-message values on top of the shared generator.
+trait TrackerValues {
+    fn id(&mut self) -> [u8; 20];
+    fn count(&mut self) -> u64;
+    fn text(&mut self) -> String;
+    fn event(&mut self) -> Option<AnnounceEvent>;
+    fn maybe<T>(&mut self, make: impl FnOnce(&mut Self) -> T) -> Option<T>;
+}
 
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn chance(&mut self) -> bool {
-        self.next() & 1 == 1
-    }
-
+impl TrackerValues for Rng {
     fn id(&mut self) -> [u8; 20] {
         std::array::from_fn(|_| self.next() as u8)
     }
@@ -47,24 +42,11 @@ impl Rng {
         }
     }
 
+    /// Characters that stress JSON escaping and the binary-string rules.
     fn text(&mut self) -> String {
         const CHARS: &[char] = &[
-            'a',
-            'Z',
-            '0',
-            ' ',
-            '"',
-            '\\',
-            '/',
-            '\r',
-            '\n',
-            '\u{0}',
-            '\u{1f}',
-            '\u{7f}',
-            '\u{e9}',
-            '\u{ff}',
-            '\u{2028}',
-            '\u{1f600}',
+            'a', 'Z', '0', ' ', '"', '\\', '/', '\r', '\n', '\u{0}', '\u{1f}', '\u{7f}', '\u{e9}',
+            '\u{ff}', '\u{2028}', '\u{1f600}',
         ];
         (0..self.below(60))
             .map(|_| CHARS[self.below(CHARS.len())])

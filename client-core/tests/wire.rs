@@ -8,21 +8,9 @@ use client_core::wire::{
 };
 use client_core::{InfoHash, PeerId};
 
-/// xorshift64*: deterministic randomness without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn leaves() -> InfoHash {
     InfoHash::from_hex("d2474e86c95b19b8bcfdb92bc12c9d44667cfa36").unwrap()

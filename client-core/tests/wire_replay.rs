@@ -10,40 +10,9 @@ use client_core::wire::{
 };
 use client_core::{InfoHash, PeerId};
 
-/// xorshift64*: deterministic randomness without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    /// Random bytes of a random length below `max`.
-    fn bytes_below(&mut self, max: usize) -> Vec<u8> {
-        let len = self.below(max);
-        self.bytes(len)
-    }
-
-    /// Mostly small numbers, sometimes anything: both edge cases and typical values.
-    fn u32(&mut self) -> u32 {
-        match self.below(3) {
-            0 => self.below(4) as u32,
-            1 => self.below(1 << 20) as u32,
-            _ => self.next() as u32,
-        }
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn random_message(rng: &mut Rng) -> Message {
     match rng.below(20) {

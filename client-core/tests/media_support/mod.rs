@@ -225,18 +225,7 @@ pub fn scratch(name: &str) -> PathBuf {
     fixture_dir().join(format!("out-{}-{name}", std::process::id()))
 }
 
-/// xorshift64*: deterministic randomness without a dependency.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+#[path = "../support/rng.rs"]
+mod rng;
+#[allow(unused_imports)]
+pub use rng::Rng;

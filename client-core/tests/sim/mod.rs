@@ -10,31 +10,9 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use client_core::engine::{Action, CloseReason, Engine, Millis, PeerKey, WebSeedError};
 use client_core::metainfo::Metainfo;
 
-/// xorshift64*.
-#[derive(Clone)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 8);
-        while out.len() < len {
-            out.extend_from_slice(&self.next().to_le_bytes());
-        }
-        out.truncate(len);
-        out
-    }
-}
+#[path = "../support/rng.rs"]
+mod rng;
+pub use rng::Rng;
 
 /// A torrent over pseudo-random content.
 pub fn random_torrent(len: usize, piece: u32, seed: u64) -> (Metainfo, Vec<u8>) {
@@ -348,7 +326,7 @@ impl Sim {
             let cut = if rest.len() <= 1 {
                 rest.len()
             } else {
-                1 + self.rng.below(rest.len() as u64) as usize
+                1 + self.rng.below(rest.len())
             };
             let cut = if self.rng.below(3) == 0 {
                 rest.len()
