@@ -139,3 +139,18 @@ fn random_bytes_and_tiny_inputs() {
         checks::media(prefix);
     }
 }
+
+/// Inputs the media fuzzer once stopped on (tests/data/fuzz-regressions/media-*).
+#[test]
+fn fuzz_regressions() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-regressions");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("regression folder") {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("media") {
+            checks::media(&std::fs::read(&path).unwrap());
+            seen += 1;
+        }
+    }
+    assert!(seen > 0);
+}

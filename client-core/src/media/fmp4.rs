@@ -83,7 +83,7 @@ impl Fmp4Layout {
             let header = match read_header(rest, pos)? {
                 HeaderRead::NeedBytes(n) => {
                     return Ok(Progress::NeedMore {
-                        until: pos + n as u64,
+                        until: pos.saturating_add(n as u64),
                     })
                 }
                 HeaderRead::Header(header) => header,

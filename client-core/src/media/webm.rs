@@ -386,7 +386,7 @@ impl WebmLayout {
         let header = match peek(bytes, 0)? {
             Step::Need(until) => {
                 return Ok(Progress::NeedMore {
-                    until: offset + until,
+                    until: offset.saturating_add(until),
                 })
             }
             Step::Element(header, _) => header,
@@ -400,7 +400,7 @@ impl WebmLayout {
         let data = match element(bytes, 0, MAX_TABLE_ELEMENT)? {
             Step::Need(until) => {
                 return Ok(Progress::NeedMore {
-                    until: offset + until,
+                    until: offset.saturating_add(until),
                 })
             }
             Step::Element(_, data) => data.unwrap_or(&[]),
