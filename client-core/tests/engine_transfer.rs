@@ -303,6 +303,43 @@ fn wire_sequence_and_serving_rules() {
     assert_eq!(decoder.next_message().unwrap(), Some(Message::KeepAlive));
 }
 
+/// The side that answered a WebRTC offer speaks only after the offerer (whose channel may not
+/// be open when the answerer's opens): our handshake, then everything else, in order.
+#[test]
+fn an_accepted_connection_waits_for_the_initiators_handshake() {
+    let (meta, data) = random_torrent(100_000, 16 * 1024, 24);
+    let mut engine = seeder(&meta, &data, 1);
+    let key = PeerKey(5);
+    engine.peer_accepted(key, Millis(0));
+    let (hs, rest) = sent_messages(&mut engine, key);
+    assert!(
+        hs.is_none() && rest.is_empty(),
+        "sent before the initiator spoke"
+    );
+    let remote = Handshake::shoal(meta.info_hash, PeerId(*b"-WW0300-abcdefghijkl"));
+    engine.peer_data(key, &remote.encode(), Millis(1));
+    let (hs, rest) = sent_messages(&mut engine, key);
+    let hs = hs.expect("our handshake answers theirs");
+    assert_eq!((hs.info_hash, hs.peer_id), (meta.info_hash, id(1)));
+    assert!(
+        matches!(rest[0], Message::Extended { id: 0, .. }),
+        "{rest:?}"
+    );
+    assert_eq!(rest[1], Message::HaveAll);
+    assert_eq!(rest.len(), 2);
+
+    // An initiator that never speaks is dropped like any silent peer.
+    engine.peer_accepted(PeerKey(6), Millis(0));
+    engine.tick(Millis(26_000));
+    let mut closed = Vec::new();
+    while let Some(action) = engine.poll_action() {
+        if let Action::ClosePeer { peer, reason } = action {
+            closed.push((peer.0, reason));
+        }
+    }
+    assert_eq!(closed, vec![(6, CloseReason::HandshakeTimeout)]);
+}
+
 #[test]
 fn handshake_checks_and_timeouts() {
     let (meta, data) = random_torrent(50_000, 16 * 1024, 22);

@@ -624,8 +624,21 @@ impl Engine {
         None
     }
 
-    /// A connection opened (data channel open). Our handshake is sent at once (§2.3).
+    /// A connection we initiated (our WebRTC offer) opened: our handshake is sent at once
+    /// (§2.3).
     pub fn peer_connected(&mut self, key: PeerKey, now: Millis) {
+        self.connect(key, now, true);
+    }
+
+    /// A connection the far side initiated opened (we answered its WebRTC offer). Our
+    /// handshake waits for theirs, as BEP 3 allows the recipient to: a message the answerer
+    /// sends the moment its data channel opens can be lost before the offerer's channel is
+    /// open (seen with Chromium offerers), while anything sent after the offerer spoke arrives.
+    pub fn peer_accepted(&mut self, key: PeerKey, now: Millis) {
+        self.connect(key, now, false);
+    }
+
+    fn connect(&mut self, key: PeerKey, now: Millis, handshake_now: bool) {
         self.now = now;
         self.started_at.get_or_insert(now);
         if self.peers.contains_key(&key) {
@@ -639,8 +652,11 @@ impl Engine {
             return;
         }
         let mut peer = Peer::new(key, now, self.config.wire_limits);
-        peer.send
-            .push_handshake(&Handshake::shoal(self.info_hash, self.our_id));
+        if handshake_now {
+            peer.send
+                .push_handshake(&Handshake::shoal(self.info_hash, self.our_id));
+            peer.handshake_sent = true;
+        }
         self.peers.insert(key, peer);
     }
 
@@ -996,6 +1012,10 @@ impl Engine {
         let Some(peer) = self.peers.get_mut(&key) else {
             return false;
         };
+        if !peer.handshake_sent {
+            peer.send.push_handshake(&ours);
+            peer.handshake_sent = true;
+        }
         peer.handshake = Some(theirs);
         peer.peer_id = Some(theirs.peer_id);
         peer.fast = fast;

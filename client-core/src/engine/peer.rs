@@ -46,6 +46,8 @@ pub(crate) struct Peer {
     pub send: SendQueue,
     /// The edge says the channel can take more (bufferedAmount low).
     pub writable: bool,
+    /// Ours is queued (at once, or when theirs arrives on an accepted connection).
+    pub handshake_sent: bool,
     /// Theirs, once received.
     pub handshake: Option<Handshake>,
     pub peer_id: Option<PeerId>,
@@ -88,6 +90,7 @@ impl Peer {
             decoder: Decoder::new(limits),
             send: SendQueue::new(),
             writable: true,
+            handshake_sent: false,
             handshake: None,
             peer_id: None,
             fast: false,

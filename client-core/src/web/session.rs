@@ -518,15 +518,11 @@ impl Session {
             }
             let now = util::now();
             match event {
-                LinkEvent::Open => {
-                    if let Some(link) = s.links.get_mut(&key) {
-                        link.open = true;
-                        s.engine.peer_connected(key, now);
-                        s.events
-                            .push(PageEvent::Named("peer", JsValue::from_f64(key.0 as f64)));
-                    }
-                }
+                LinkEvent::Open => s.link_open(key, now),
                 LinkEvent::Data(bytes) => {
+                    // A message before the `open` event means the channel is open: an accepted
+                    // link waits for exactly this first message, it must not be lost.
+                    s.link_open(key, now);
                     if s.links.get(&key).is_some_and(|l| l.open) {
                         s.engine.peer_data(key, &bytes, now);
                     }
@@ -747,6 +743,25 @@ impl Session {
 }
 
 impl Inner {
+    /// The link's data channel is open (once): the engine gets the connection.
+    fn link_open(&mut self, key: PeerKey, now: Millis) {
+        let Some(link) = self.links.get_mut(&key) else {
+            return;
+        };
+        if link.open {
+            return;
+        }
+        link.open = true;
+        if link.offered {
+            self.engine.peer_connected(key, now);
+        } else {
+            // The offerer speaks first: its channel may not be open yet (Engine::peer_accepted).
+            self.engine.peer_accepted(key, now);
+        }
+        self.events
+            .push(PageEvent::Named("peer", JsValue::from_f64(key.0 as f64)));
+    }
+
     fn new_key(&mut self) -> PeerKey {
         let key = PeerKey(self.next_key);
         self.next_key += 1;
