@@ -234,6 +234,58 @@ impl Browser {
         }
     }
 
+    /// Polls a script (a function body) until it returns something truthy and returns that;
+    /// on timeout, fails saying what was awaited and the page state `state` reports (a script
+    /// too), for this browser and `others`. Waits are bounded; a timeout means broken behaviour.
+    pub fn wait_until(
+        &self,
+        what: &str,
+        script: &str,
+        timeout: Duration,
+        state: &str,
+        others: &[&Browser],
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.execute(script, vec![]).unwrap_or(Value::Null);
+            if is_truthy(&value) {
+                return value;
+            }
+            if Instant::now() > deadline {
+                let states: Vec<String> = std::iter::once(self)
+                    .chain(others.iter().copied())
+                    .map(|b| {
+                        format!(
+                            "{}: {}",
+                            b.kind.name(),
+                            b.execute(state, vec![]).unwrap_or(Value::Null)
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "{}: timed out after {timeout:?} waiting for {what}; pages: {}",
+                    self.kind.name(),
+                    states.join("; ")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Fails if the page met any error (see [`Browser::page_errors`]), except entries that
+    /// contain `expected` (Chromium logs every HTTP error answer, even one the page handles).
+    pub fn assert_no_errors(&self, page: &str, expected: Option<&str>) {
+        let mut errors = self.page_errors().unwrap();
+        if let Some(expected) = expected {
+            errors.retain(|e| !e.contains(expected));
+        }
+        assert!(
+            errors.is_empty(),
+            "{} console errors on {page}: {errors:?}",
+            self.kind.name()
+        );
+    }
+
     /// Errors the page met: script errors, failed loads, rejected promises, console.error (the
     /// hook in www/index.html), plus Chromium's own SEVERE console entries.
     pub fn page_errors(&self) -> Result<Vec<String>> {
@@ -364,5 +416,16 @@ impl Drop for Browser {
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// JavaScript truthiness of a returned value (what `wait_until` waits for).
+pub fn is_truthy(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::Null => false,
+        Value::Number(n) => n.as_f64().unwrap_or(0.0) != 0.0,
+        Value::String(s) => !s.is_empty(),
+        _ => true,
     }
 }

@@ -5,7 +5,7 @@
 //! Run inside a private network namespace holding only loopback (`./shoal test` does), so that
 //! WebRTC finds loopback candidates.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use shoal_tests::browser::{Browser, Kind};
@@ -30,34 +30,12 @@ fn open_player(browser: &Browser, pod: &TestPod, video: &Value) {
     browser.goto(&url).unwrap();
 }
 
-/// Polls a JS expression until it is truthy; returns its last value.
+/// What a failed wait reports about the player page.
+const PLAYER_STATE: &str = "const v = document.getElementById('player'); return {t: v.currentTime, rs: v.readyState, err: v.error && v.error.message, status: document.getElementById('status').textContent, stats: window.shoalTorrent && window.shoalTorrent.stats(), errors: window.__shoalErrors};";
+
+/// Polls a JS expression until it is truthy; returns its value.
 fn wait_for(browser: &Browser, what: &str, script: &str, timeout: Duration) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let value = browser.execute(script, vec![]).unwrap();
-        let truthy = match &value {
-            Value::Bool(b) => *b,
-            Value::Null => false,
-            Value::Number(n) => n.as_f64().unwrap_or(0.0) != 0.0,
-            _ => true,
-        };
-        if truthy {
-            return value;
-        }
-        if Instant::now() > deadline {
-            let state = browser
-                .execute(
-                    "const v = document.getElementById('player'); return {t: v.currentTime, rs: v.readyState, err: v.error && v.error.message, status: document.getElementById('status').textContent, stats: window.shoalTorrent && window.shoalTorrent.stats(), errors: window.__shoalErrors};",
-                    vec![],
-                )
-                .unwrap_or(Value::Null);
-            panic!(
-                "{}: timed out waiting for {what}; page state: {state}",
-                browser.kind.name()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    browser.wait_until(what, script, timeout, PLAYER_STATE, &[])
 }
 
 const DECODED_FRAMES: &str = "const v = document.getElementById('player'); \

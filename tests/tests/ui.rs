@@ -17,59 +17,22 @@ use shoal_tests::pod::TestPod;
 
 const TITLE: &str = "harbour seals at dawn";
 
+/// What a failed wait reports about an app page.
+const APP_STATE: &str = "const v = document.getElementById('player'); \
+     const p = document.getElementById('p2p-panel'); \
+     return {url: location.href, \
+             player: v && {t: v.currentTime, rs: v.readyState, paused: v.paused, err: v.error && v.error.message}, \
+             panel: p && p.dataset, \
+             main: (document.querySelector('main') || document.body).innerText.slice(0, 600), \
+             errors: window.__shoalErrors};";
+
 /// Polls a JS snippet (a function body) until it returns something truthy; returns that.
 fn wait_for(browser: &Browser, what: &str, script: &str, timeout: Duration) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let value = browser.execute(script, vec![]).unwrap_or(Value::Null);
-        let truthy = match &value {
-            Value::Bool(b) => *b,
-            Value::Null => false,
-            Value::Number(n) => n.as_f64().unwrap_or(0.0) != 0.0,
-            Value::String(s) => !s.is_empty(),
-            _ => true,
-        };
-        if truthy {
-            return value;
-        }
-        if Instant::now() > deadline {
-            let state = browser
-                .execute(
-                    "const v = document.getElementById('player'); \
-                     const p = document.getElementById('p2p-panel'); \
-                     return {url: location.href, \
-                             player: v && {t: v.currentTime, rs: v.readyState, paused: v.paused, err: v.error && v.error.message}, \
-                             panel: p && p.dataset, \
-                             main: (document.querySelector('main') || document.body).innerText.slice(0, 600), \
-                             errors: window.__shoalErrors};",
-                    vec![],
-                )
-                .unwrap_or(Value::Null);
-            panic!(
-                "{}: timed out waiting for {what}; page state: {state}",
-                browser.kind.name()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    browser.wait_until(what, script, timeout, APP_STATE, &[])
 }
 
 fn assert_no_page_errors(browser: &Browser, page: &str) {
-    assert_no_page_errors_but(browser, page, None);
-}
-
-/// Like [`assert_no_page_errors`], but lets through entries containing `expected` (Chromium logs
-/// every HTTP error answer as a console error, even one the page expects and handles).
-fn assert_no_page_errors_but(browser: &Browser, page: &str, expected: Option<&str>) {
-    let mut errors = browser.page_errors().unwrap();
-    if let Some(expected) = expected {
-        errors.retain(|e| !e.contains(expected));
-    }
-    assert!(
-        errors.is_empty(),
-        "{} console errors on the {page} page: {errors:?}",
-        browser.kind.name()
-    );
+    browser.assert_no_errors(&format!("the {page} page"), None);
 }
 
 /// A same-origin page holding the app in a 375 px wide frame, for browsers whose window will not
@@ -227,9 +190,8 @@ fn the_web_app_in(kind: Kind) {
     browser
         .screenshot(&shoal_tests::output_dir().join(format!("ui-upload-error-{}.png", kind.name())))
         .unwrap();
-    assert_no_page_errors_but(
-        &browser,
-        "upload (refused)",
+    browser.assert_no_errors(
+        "the upload page (refused)",
         Some("/api/v1/videos/upload - Failed to load resource: the server responded with a status of 422"),
     );
 

@@ -260,8 +260,8 @@ const PAGE_STATE: &str = "const wt = window.webtorrent; \
         downloaded: t.downloaded, uploaded: t.uploaded, received: t.received, peers: t.numPeers, \
         wires: t.wires.map((w) => w.peerId) } : null };";
 
-/// Polls a JS expression until it is truthy; returns its last value. On timeout, fails with
-/// every page's state.
+/// Polls a JS expression until it is truthy; returns its value. On timeout, fails with every
+/// page's state.
 fn wait_for_all(
     browser: &Browser,
     others: &[&Browser],
@@ -269,37 +269,7 @@ fn wait_for_all(
     script: &str,
     timeout: Duration,
 ) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let value = browser.execute(script, vec![]).unwrap();
-        let truthy = match &value {
-            Value::Bool(b) => *b,
-            Value::Null => false,
-            Value::Number(n) => n.as_f64().unwrap_or(0.0) != 0.0,
-            _ => true,
-        };
-        if truthy {
-            return value;
-        }
-        if Instant::now() > deadline {
-            let states: Vec<String> = std::iter::once(browser)
-                .chain(others.iter().copied())
-                .map(|b| {
-                    format!(
-                        "{}: {}",
-                        b.kind.name(),
-                        b.execute(PAGE_STATE, vec![]).unwrap_or(Value::Null)
-                    )
-                })
-                .collect();
-            panic!(
-                "{}: timed out after {timeout:?} waiting for {what}; pages: {}",
-                browser.kind.name(),
-                states.join("; ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    browser.wait_until(what, script, timeout, PAGE_STATE, others)
 }
 
 fn wait_for(browser: &Browser, what: &str, script: &str, timeout: Duration) -> Value {
@@ -308,8 +278,7 @@ fn wait_for(browser: &Browser, what: &str, script: &str, timeout: Duration) -> V
 
 fn assert_no_page_errors(browsers: &[&Browser]) {
     for browser in browsers {
-        let errors = browser.page_errors().unwrap();
-        assert!(errors.is_empty(), "{}: {errors:?}", browser.kind.name());
+        browser.assert_no_errors("the page", None);
     }
 }
 
