@@ -147,7 +147,12 @@ fn fuzz_regressions() {
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).expect("regression folder") {
         let path = entry.unwrap().path();
-        if path.file_name().unwrap().to_string_lossy().starts_with("media") {
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("media")
+        {
             checks::media(&std::fs::read(&path).unwrap());
             seen += 1;
         }

@@ -45,8 +45,22 @@ impl TrackerValues for Rng {
     /// Characters that stress JSON escaping and the binary-string rules.
     fn text(&mut self) -> String {
         const CHARS: &[char] = &[
-            'a', 'Z', '0', ' ', '"', '\\', '/', '\r', '\n', '\u{0}', '\u{1f}', '\u{7f}', '\u{e9}',
-            '\u{ff}', '\u{2028}', '\u{1f600}',
+            'a',
+            'Z',
+            '0',
+            ' ',
+            '"',
+            '\\',
+            '/',
+            '\r',
+            '\n',
+            '\u{0}',
+            '\u{1f}',
+            '\u{7f}',
+            '\u{e9}',
+            '\u{ff}',
+            '\u{2028}',
+            '\u{1f600}',
         ];
         (0..self.below(60))
             .map(|_| CHARS[self.below(CHARS.len())])

@@ -12,8 +12,8 @@
 //!
 //! Usage: `shoal-bench [webseed] [tracker] [torrent]` (default: all). Environment:
 //! `BENCH_SECONDS` per measured run (default 10), `BENCH_CONNECTIONS` for WebSeed runs (8),
-//! `BENCH_TRACKER_CONNECTIONS` (16), `BENCH_TORRENT_MB` (1024), `BENCH_REPEAT` runs of each
-//! torrent maker, best kept (3).
+//! `BENCH_TRACKER_CONNECTIONS` (16), `BENCH_ROUNDS` alternated runs of each server, best kept
+//! (2), `BENCH_TORRENT_MB` (1024), `BENCH_REPEAT` runs of each torrent maker, best kept (3).
 //!
 //! Two cores are shared with compilers: it waits while any `rustc` runs (up to 30 minutes, then
 //! gives up) rather than print figures a build has skewed.
@@ -38,7 +38,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-h" || a == "--help") {
         println!("usage: shoal-bench [webseed] [tracker] [torrent]   (default: all)");
-        println!("env: BENCH_SECONDS BENCH_CONNECTIONS BENCH_TRACKER_CONNECTIONS BENCH_TORRENT_MB BENCH_REPEAT");
+        println!("env: BENCH_SECONDS BENCH_CONNECTIONS BENCH_TRACKER_CONNECTIONS BENCH_ROUNDS BENCH_TORRENT_MB BENCH_REPEAT");
         return;
     }
     let known = ["webseed", "tracker", "torrent"];
@@ -78,7 +78,7 @@ fn main() {
             "BELOW GOAL"
         };
         println!(
-            "  {:<52} {:>6.2}   goal >= {:.2}   {mark}",
+            "  {:<60} {:>6.2}   goal >= {:.2}   {mark}",
             v.what, v.ratio, v.goal
         );
     }

@@ -19,10 +19,27 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
     }
 }
 
-/// Stops the benchmark with a message (no figure is better than a wrong one).
+/// Stops the benchmark with a message (no figure is better than a wrong one). `exit` runs no
+/// destructors, so the reference servers still running are stopped here.
 pub fn fail(message: &str) -> ! {
     eprintln!("shoal-bench: {message}");
+    let running: Vec<u32> = RUNNING.lock().map(|r| r.clone()).unwrap_or_default();
+    for pid in running {
+        terminate(pid);
+    }
     std::process::exit(1);
+}
+
+/// Process ids of the reference servers started and not yet stopped.
+static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// SIGTERM, not SIGKILL: nginx's master then stops its workers, where a killed master would leave
+/// them running (and listening) as orphans.
+fn terminate(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Finds a command on PATH or in the sbin directories (nginx lives in /usr/sbin, which a
@@ -139,6 +156,9 @@ impl ChildGuard {
             .stdin(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| fail(&format!("cannot start {name}: {e}")));
+        if let Ok(mut running) = RUNNING.lock() {
+            running.push(child.id());
+        }
         Self { child, name }
     }
 
@@ -160,6 +180,18 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
+        let pid = self.child.id();
+        if let Ok(mut running) = RUNNING.lock() {
+            running.retain(|p| *p != pid);
+        }
+        terminate(pid);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -184,6 +216,27 @@ impl WrkRun {
     }
 }
 
+/// Measures the reference and ours `BENCH_ROUNDS` times (default 2), alternating so that a
+/// passing disturbance hits both alike, and keeps each one's best run.
+pub fn alternate(
+    mut reference: impl FnMut() -> WrkRun,
+    mut ours: impl FnMut() -> WrkRun,
+) -> (WrkRun, WrkRun) {
+    let best = |a: WrkRun, b: WrkRun| {
+        if b.per_second() > a.per_second() {
+            b
+        } else {
+            a
+        }
+    };
+    let (mut r, mut o) = (reference(), ours());
+    for _ in 1..env_u64("BENCH_ROUNDS", 2).max(1) {
+        r = best(r, reference());
+        o = best(o, ours());
+    }
+    (r, o)
+}
+
 /// Runs `wrk` with a Lua script (written into `dir`) against `url`.
 pub fn wrk(
     dir: &Path,
@@ -197,7 +250,7 @@ pub fn wrk(
     let script_path = dir.join(script.0);
     std::fs::write(&script_path, script.1).expect("write wrk script");
     // Two load threads: one per core here; more would only add scheduling noise.
-    let threads = connections.min(2).max(1);
+    let threads = connections.clamp(1, 2);
     let output = Command::new(wrk)
         .arg(format!("-t{threads}"))
         .arg(format!("-c{connections}"))
@@ -314,7 +367,8 @@ impl BenchPod {
         let uuid = answer["video"]["uuid"].as_str().expect("uuid");
         let video: Value = ureq::get(&format!("{url}/api/v1/videos/{uuid}"))
             .call()
-            .and_then(|r| Ok(r.into_json()?))
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.into_json().map_err(|e| e.to_string()))
             .unwrap_or_else(|e| fail(&format!("video lookup: {e}")));
         let hash: client_core::InfoHash = video["infoHash"]
             .as_str()

@@ -34,7 +34,7 @@ pub fn run() -> Vec<Verdict> {
     let repeat = env_u64("BENCH_REPEAT", 3).max(1);
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let name = "bench-1GiB.bin";
+    let name = "bench-file.bin";
     let path = dir.path().join(name);
     println!();
     println!(
@@ -128,12 +128,18 @@ pub fn run() -> Vec<Verdict> {
     drop(dir); // deletes the file now, not at exit
     vec![
         Verdict {
-            what: "torrent of 1 GiB vs openssl SHA-1 (throughput)".into(),
+            what: format!(
+                "torrent of {} vs openssl SHA-1 (throughput)",
+                size_label(size)
+            ),
             ratio: vs_openssl,
             goal: 0.85,
         },
         Verdict {
-            what: "torrent of 1 GiB vs create-torrent (throughput)".into(),
+            what: format!(
+                "torrent of {} vs create-torrent (throughput)",
+                size_label(size)
+            ),
             ratio: vs_create_torrent,
             goal: 1.0,
         },

@@ -314,7 +314,10 @@ fn bad_uploads_leave_nothing_behind() {
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["error"]["code"], "not_media");
     let message = answer["error"]["message"].as_str().unwrap();
-    assert!(!message.contains("/tmp") && !message.contains("upload-"), "leaks a path: {message}");
+    assert!(
+        !message.contains("/tmp") && !message.contains("upload-"),
+        "leaks a path: {message}"
+    );
     check_clean("not media");
 
     // Too big, declared up front: refused before the body is read, with a sentence that names

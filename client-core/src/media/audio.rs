@@ -62,7 +62,9 @@ pub fn detect_raw_audio(prefix: &[u8]) -> Result<Progress<RawAudio>, MediaError>
         let rest = prefix.get(pos as usize..).unwrap_or(&[]);
         if rest.len() < 10 {
             if rest.len() < 3 && b"ID3".starts_with(rest) || rest.starts_with(b"ID3") {
-                return Ok(Progress::NeedMore { until: pos.saturating_add(10) });
+                return Ok(Progress::NeedMore {
+                    until: pos.saturating_add(10),
+                });
             }
             break;
         }

@@ -38,12 +38,15 @@ pub enum LinkEvent {
 
 pub type EventSink = Rc<dyn Fn(LinkEvent)>;
 
+/// Event handlers kept alive as long as their link (shared with the answerer's channel hook).
+type Handlers = Rc<RefCell<Vec<Closure<dyn FnMut(JsValue)>>>>;
+
 /// One RTCPeerConnection with its single data channel.
 pub struct Link {
     pc: RtcPeerConnection,
     channel: Rc<RefCell<Option<RtcDataChannel>>>,
     /// Event handlers, kept alive as long as the link.
-    handlers: Rc<RefCell<Vec<Closure<dyn FnMut(JsValue)>>>>,
+    handlers: Handlers,
 }
 
 /// ICE servers as given by the page (none are needed on a LAN or loopback).
@@ -207,7 +210,7 @@ impl Drop for Link {
 
 fn install_channel(
     slot: &Rc<RefCell<Option<RtcDataChannel>>>,
-    handlers: &Rc<RefCell<Vec<Closure<dyn FnMut(JsValue)>>>>,
+    handlers: &Handlers,
     channel: RtcDataChannel,
     sink: EventSink,
 ) {

@@ -126,12 +126,13 @@ impl Session {
         peer_id: PeerId,
         options: Options,
     ) -> Session {
-        let mut config = EngineConfig::default();
-        config.max_peers = options.max_conns.max(1);
-        config.use_url_list = options.webseeds;
-        if let Some(budget) = options.memory_budget {
-            config.memory_budget = budget;
-        }
+        let defaults = EngineConfig::default();
+        let config = EngineConfig {
+            max_peers: options.max_conns.max(1),
+            use_url_list: options.webseeds,
+            memory_budget: options.memory_budget.unwrap_or(defaults.memory_budget),
+            ..defaults
+        };
         let mut tracker_urls: Vec<String> = Vec::new();
         let mut webseeds: Vec<String> = Vec::new();
         match &source {
