@@ -120,3 +120,50 @@ pub fn ffmpeg_clip(dir: &Path, name: &str, seconds: u32, variant: u32) -> PathBu
     }
     out
 }
+
+/// A clip of ffmpeg's test card with grain (which compresses poorly) at `mbit` Mbit/s and
+/// keyframes every 2 s: a few MB, so that create-torrent's 16 KiB pieces number in the hundreds
+/// and transfers pipeline many requests.
+pub fn noisy_clip(dir: &Path, seconds: u32, mbit: u32) -> PathBuf {
+    let out = dir.join("noisy.mp4");
+    let (t, rate, buf) = (
+        seconds.to_string(),
+        format!("{mbit}M"),
+        format!("{}k", mbit * 500),
+    );
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=660",
+            "-t",
+            &t,
+            "-vf",
+            "noise=alls=30:allf=t",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-b:v",
+            &rate,
+            "-maxrate",
+            &rate,
+            "-bufsize",
+            &buf,
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+        &out,
+    );
+    out
+}

@@ -44,7 +44,7 @@ impl Served {
     fn start() -> Self {
         let pod = TestPod::start_with(|_| {});
         let dir = tempfile::tempdir().expect("temp dir");
-        let clip = clip_of_a_few_mb(dir.path());
+        let clip = media::noisy_clip(dir.path(), 6, 5);
         let video = pod.upload_file(&clip, "Noisy test card");
         let bytes = get_bytes(video["fileUrl"].as_str().expect("fileUrl"));
         assert_eq!(
@@ -363,44 +363,6 @@ fn require_node_modules() -> PathBuf {
         );
     }
     js
-}
-
-/// A clip of about 4 MB: ffmpeg's test card with grain (which compresses poorly) at 5 Mbit/s.
-fn clip_of_a_few_mb(dir: &Path) -> PathBuf {
-    let out = dir.join("noisy.mp4");
-    media::ffmpeg(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=640x360:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=660",
-            "-t",
-            "6",
-            "-vf",
-            "noise=alls=30:allf=t",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-b:v",
-            "5M",
-            "-maxrate",
-            "5M",
-            "-bufsize",
-            "2M",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ],
-        &out,
-    );
-    out
 }
 
 fn get_bytes(url: &str) -> Vec<u8> {

@@ -14,7 +14,7 @@
 //! `npm install --ignore-scripts` in tests/js (`./shoal test` does it). Run inside a private
 //! network namespace holding only loopback, so that WebRTC finds loopback candidates.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use client_core::bencode;
@@ -92,7 +92,7 @@ impl Setup {
             ("webtorrent.min.js", &bundle),
         ]);
         let dir = tempfile::tempdir().unwrap();
-        let clip = clip_of_a_few_mb(dir.path());
+        let clip = media::noisy_clip(dir.path(), 12, 2);
         let video = pod.upload_file(&clip, "WebTorrent interop clip");
         let bytes = get_bytes(video["fileUrl"].as_str().unwrap());
         assert_eq!(bytes.len() as u64, video["size"].as_u64().unwrap());
@@ -173,48 +173,6 @@ impl Setup {
         );
         browser
     }
-}
-
-/// A clip of about 3 MB (ffmpeg's test card with grain, which compresses poorly, at 2 Mbit/s,
-/// keyframes every 2 s): with create-torrent's 16 KiB pieces that is a couple of hundred
-/// pieces, so the peers pipeline many requests and the data channels fill their buffers.
-fn clip_of_a_few_mb(dir: &Path) -> PathBuf {
-    let out = dir.join("noisy.mp4");
-    media::ffmpeg(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=640x360:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=660",
-            "-t",
-            "12",
-            "-vf",
-            "noise=alls=30:allf=t",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "50",
-            "-b:v",
-            "2M",
-            "-maxrate",
-            "2M",
-            "-bufsize",
-            "1M",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ],
-        &out,
-    );
-    out
 }
 
 fn webtorrent_bundle() -> PathBuf {
