@@ -2,6 +2,10 @@
 // script errors, failed resource loads, rejected promises and console.error calls.
 window.__shoalErrors = [];
 addEventListener('error', function (e) {
+  // A failed preload is only a hint gone wrong (Firefox reports an aborted modulepreload this
+  // way); the real load that follows reports its own error if it fails.
+  var t = e.target;
+  if (t && t.tagName === 'LINK' && /preload/.test(t.rel || '')) return;
   var what = e.message || (e.target && (e.target.src || e.target.href)) || 'error';
   window.__shoalErrors.push(String(what));
 }, true);

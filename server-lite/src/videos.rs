@@ -363,7 +363,9 @@ impl PodUrls {
     /// which live outside the info dict so that the info-hash stays create-torrent's.
     pub fn torrent_file(&self, video: &Video) -> anyhow::Result<Metainfo> {
         let mut torrent = Metainfo::from_info_bytes(video.torrent_info.clone())?;
-        torrent.announce = vec![self.ws_tracker(), self.http_tracker()];
+        // HTTP first: clients that read only `announce`, or take tiers in order (aria2), can
+        // use it; WebTorrent announces to every tracker listed whatever the order.
+        torrent.announce = vec![self.http_tracker(), self.ws_tracker()];
         torrent.url_list = vec![self.webseed(&video.info_hash, &video.file_name)];
         torrent.created_by = Some(format!("Shoal/{}", env!("CARGO_PKG_VERSION")));
         Ok(torrent)
