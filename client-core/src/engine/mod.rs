@@ -534,6 +534,19 @@ impl Engine {
         self.picker.as_ref().map_or(0, |p| p.partial_bytes)
     }
 
+    /// Peers with a request for this block outstanding.
+    fn peers_requesting(&self, piece: u32, block: u32) -> Vec<PeerKey> {
+        self.peers
+            .values()
+            .filter(|p| {
+                p.requests
+                    .iter()
+                    .any(|r| r.piece == piece && r.block == block)
+            })
+            .map(|p| p.key)
+            .collect()
+    }
+
     /// When [`Engine::tick`] should be called next.
     pub fn next_timeout(&self) -> Millis {
         let busy = !self.peers.is_empty()
@@ -1657,17 +1670,7 @@ impl Engine {
         if !outstanding {
             return;
         }
-        let holders: Vec<PeerKey> = self
-            .peers
-            .values()
-            .filter(|p| {
-                p.requests
-                    .iter()
-                    .any(|r| r.piece == piece && r.block == block)
-            })
-            .map(|p| p.key)
-            .collect();
-        for key in holders {
+        for key in self.peers_requesting(piece, block) {
             self.cancel_request(key, piece, block);
         }
     }
@@ -2312,16 +2315,7 @@ impl Engine {
         let current = self.estimate_finish(piece, now);
         let mut sent = false;
         for block in missing {
-            let holders: Vec<PeerKey> = self
-                .peers
-                .values()
-                .filter(|p| {
-                    p.requests
-                        .iter()
-                        .any(|r| r.piece == piece && r.block == block)
-                })
-                .map(|p| p.key)
-                .collect();
+            let holders = self.peers_requesting(piece, block);
             let (plan, finish) = self.plan_peers(piece, &[block], &holders, true, now);
             if finish.is_none_or(|f| f >= current || f > deadline) {
                 continue;

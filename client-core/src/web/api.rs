@@ -331,20 +331,20 @@ impl Torrent {
     #[wasm_bindgen(getter)]
     pub fn name(&self) -> Option<String> {
         self.session
-            .with_engine(|e| e.metainfo().map(|m| m.info.name.clone()))
+            .peek(|e| e.metainfo().map(|m| m.info.name.clone()))
     }
 
     /// Total bytes, once the metadata is known.
     #[wasm_bindgen(getter)]
     pub fn length(&self) -> Option<f64> {
         self.session
-            .with_engine(|e| e.metainfo().map(|m| m.info.total_length as f64))
+            .peek(|e| e.metainfo().map(|m| m.info.total_length as f64))
     }
 
     /// A magnet link for this torrent (trackers and WebSeeds included).
     #[wasm_bindgen(getter, js_name = magnetURI)]
     pub fn magnet_uri(&self) -> String {
-        self.session.with_engine(|e| match e.metainfo() {
+        self.session.peek(|e| match e.metainfo() {
             Some(m) => Magnet::from(m).to_string(),
             None => Magnet::new(e.info_hash()).to_string(),
         })
@@ -368,7 +368,7 @@ impl Torrent {
     /// Which pieces are held (1) or missing (0), for piece maps.
     #[wasm_bindgen(js_name = pieceMap)]
     pub fn piece_map(&self) -> Vec<u8> {
-        self.session.with_engine(|e| {
+        self.session.peek(|e| {
             let count = e.metainfo().map(|m| m.info.piece_count()).unwrap_or(0);
             (0..count).map(|i| u8::from(e.has_piece(i))).collect()
         })
@@ -413,7 +413,7 @@ impl Torrent {
 async fn whole_blob(session: Session) -> Result<web_sys::Blob, JsValue> {
     loop {
         let (done, total) =
-            session.with_engine(|e| (e.is_done(), e.metainfo().map(|m| m.info.total_length)));
+            session.peek(|e| (e.is_done(), e.metainfo().map(|m| m.info.total_length)));
         if done {
             let total = total.unwrap_or(0) as usize;
             let bytes = session.read(0, total).ok_or_else(|| {
