@@ -86,12 +86,12 @@ impl Pod {
         for video in rows {
             self.catalogue().insert(
                 video.info_hash,
-                catalogue::Entry {
-                    path: media.join(&video.media_path),
-                    size: video.size,
-                    mime_type: video.mime_type,
-                    file_name: video.file_name,
-                },
+                catalogue::Entry::new(
+                    media.join(&video.media_path),
+                    video.size,
+                    video.mime_type,
+                    video.file_name,
+                ),
             );
         }
         Ok(())

@@ -463,12 +463,7 @@ async fn store(
         .map_err(ApiError::internal)?;
     pod.catalogue().insert(
         info_hash,
-        Entry {
-            path: media_path,
-            size,
-            mime_type,
-            file_name,
-        },
+        Entry::new(media_path, size, mime_type, file_name),
     );
     // Committed: keep the files.
     placed.keep();

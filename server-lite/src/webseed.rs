@@ -9,9 +9,9 @@
 //! pages on other origins can fetch them (preflight included: browsers send `Range`,
 //! `Cache-Control` and, Firefox, `User-Agent`).
 
-use std::io::SeekFrom;
+use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,15 +19,15 @@ use axum::routing::get;
 use axum::Router;
 use client_core::InfoHash;
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 use tower_http::services::ServeDir;
 
+use crate::catalogue::Entry;
 use crate::videos::{self, PodUrls};
 use crate::Pod;
 
 /// Read size for streaming a range: large enough for throughput, small enough to stay bounded.
-const CHUNK: usize = 256 * 1024;
+const CHUNK: u64 = 256 * 1024;
 
 pub fn router(pod: &Pod) -> Router<Pod> {
     let cors = CorsLayer::new()
@@ -177,31 +177,70 @@ async fn webseed(
     if method == Method::HEAD {
         return (status, response_headers).into_response();
     }
-    let mut file = match tokio::fs::File::open(&entry.path).await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(path = %entry.path.display(), %e, "a catalogued file cannot be opened");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "file unavailable").into_response();
-        }
-    };
-    if let Err(e) = file.seek(SeekFrom::Start(start)).await {
-        tracing::error!(%e, "seek failed");
-        return (StatusCode::INTERNAL_SERVER_ERROR, "file unavailable").into_response();
-    }
     pod.counters()
         .webseed_requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let counters_pod = pod.clone();
-    let stream =
-        tokio_util::io::ReaderStream::with_capacity(file.take(len), CHUNK).map(move |chunk| {
-            if let Ok(bytes) = &chunk {
-                counters_pod
-                    .counters()
-                    .add_webseed_bytes(bytes.len() as u64);
+    // The first chunk is read before answering, so a file that has gone missing gets a 500
+    // rather than a 206 whose body breaks off. A range that fits in it (every BitTorrent piece
+    // request up to 256 KiB) is answered from that one read.
+    let first_len = len.min(CHUNK);
+    let first = match read_chunk(entry.clone(), start, first_len).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(path = %entry.path.display(), %e, "a catalogued file cannot be read");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "file unavailable").into_response();
+        }
+    };
+    pod.counters().add_webseed_bytes(first_len);
+    if first_len == len {
+        return (status, response_headers, Body::from(first)).into_response();
+    }
+    // Longer ranges stream one chunk at a time: one read in flight per answer, so memory stays
+    // bounded however large the range, and a slow reader slows only its own answer.
+    let rest = futures_util::stream::unfold(
+        (entry, start + first_len, len - first_len),
+        move |(entry, offset, left)| {
+            let pod = pod.clone();
+            async move {
+                if left == 0 {
+                    return None;
+                }
+                let n = left.min(CHUNK);
+                match read_chunk(entry.clone(), offset, n).await {
+                    Ok(bytes) => {
+                        pod.counters().add_webseed_bytes(n);
+                        Some((Ok(bytes), (entry, offset + n, left - n)))
+                    }
+                    // Ends the body early: the client sees a short answer, never wrong bytes.
+                    Err(e) => Some((Err(e), (entry, offset, 0))),
+                }
             }
-            chunk
-        });
-    (status, response_headers, Body::from_stream(stream)).into_response()
+        },
+    );
+    let body =
+        futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(rest);
+    (status, response_headers, Body::from_stream(body)).into_response()
+}
+
+/// `len` bytes at `offset` of the entry's file. A popular video is in the page cache: then the
+/// bytes are copied right here (a read that cannot block), which costs far less than a hop to
+/// the blocking pool. Otherwise, one positioned read on the blocking pool, so a cold disk never
+/// stalls the async threads.
+async fn read_chunk(entry: Arc<Entry>, offset: u64, len: u64) -> std::io::Result<Bytes> {
+    if let Some(file) = entry.opened() {
+        let mut buf = vec![0; len as usize];
+        if cached_read::read_exact_at(file, &mut buf, offset)? {
+            return Ok(Bytes::from(buf));
+        }
+    }
+    tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0; len as usize];
+        entry.file()?.read_exact_at(&mut buf, offset)?;
+        Ok(Bytes::from(buf))
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 async fn torrent(State(pod): State<Pod>, Path(file): Path<String>) -> Response {
@@ -287,5 +326,52 @@ mod tests {
         assert_eq!(p("items=0-1"), Whole);
         assert_eq!(RangeRequest::parse(None, 1000), Whole);
         assert_eq!(RangeRequest::parse(Some("bytes=0-"), 0), Unsatisfiable);
+    }
+}
+
+/// Reads that succeed only when they need no disk I/O (Linux's `preadv2` with `RWF_NOWAIT`).
+mod cached_read {
+    use std::fs::File;
+    use std::io;
+
+    /// Fills `buf` from `offset` if every byte is in the page cache: `Ok(true)`. `Ok(false)` when
+    /// some byte would need the disk (or the kernel has no such read): the caller reads it the
+    /// blocking way. Errors are real I/O errors, or the file ending before `buf` is full.
+    #[cfg(target_os = "linux")]
+    pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+        use std::os::fd::AsRawFd;
+        let mut filled = 0;
+        while filled < buf.len() {
+            let rest = &mut buf[filled..];
+            let iov = libc::iovec {
+                iov_base: rest.as_mut_ptr().cast(),
+                iov_len: rest.len(),
+            };
+            let at = (offset + filled as u64) as libc::off_t;
+            // SAFETY: `iov` describes `rest`, which is valid and writable for its whole length
+            // and outlives the call; the descriptor stays open as long as `file` is borrowed.
+            let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, at, libc::RWF_NOWAIT) };
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                return match err.raw_os_error() {
+                    // Not cached (EAGAIN), or a kernel/filesystem without RWF_NOWAIT.
+                    Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => {
+                        Ok(false)
+                    }
+                    Some(libc::EINTR) => continue,
+                    _ => Err(err),
+                };
+            }
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            filled += n as usize;
+        }
+        Ok(true)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn read_exact_at(_file: &File, _buf: &mut [u8], _offset: u64) -> io::Result<bool> {
+        Ok(false)
     }
 }

@@ -42,12 +42,12 @@ async fn start_pod() -> (RunningPod, tempfile::TempDir) {
         .expect("pod starts");
     pod.pod.catalogue().insert(
         info_hash(),
-        Entry {
-            path: dir.path().join("video.mp4"),
-            size: 1000,
-            mime_type: "video/mp4".into(),
-            file_name: "video.mp4".into(),
-        },
+        Entry::new(
+            dir.path().join("video.mp4"),
+            1000,
+            "video/mp4".into(),
+            "video.mp4".into(),
+        ),
     );
     (pod, dir)
 }

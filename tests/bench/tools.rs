@@ -381,7 +381,7 @@ impl BenchPod {
             .unwrap_or_else(|| fail("the uploaded video is not in the catalogue"));
         Self {
             url,
-            media_path: entry.path,
+            media_path: entry.path.clone(),
             size: entry.size,
             video,
             running: Some(running),

@@ -43,6 +43,53 @@ fn top_level_boxes(mut data: &[u8]) -> Vec<String> {
     boxes
 }
 
+/// Ranges longer than one read stream in several reads; every byte must still be where the
+/// range says, whatever the alignment, and a file that has vanished from disk gets a clear 500
+/// rather than a 206 whose body breaks off.
+#[test]
+fn webseed_ranges_of_a_file_larger_than_one_read() {
+    use server_lite::catalogue::Entry;
+    let pod = TestPod::start_with(|_| {});
+    let size = 1_300_001usize; // five 256 KiB reads and an odd tail
+    let content: Vec<u8> = (0..size).map(|i| (i * 7 + i / 251) as u8).collect();
+    let path = pod.data_path().join("large.bin");
+    std::fs::write(&path, &content).unwrap();
+    let hash = "0123456789abcdef0123456789abcdef01234567";
+    pod.pod().catalogue().insert(
+        hash.parse().unwrap(),
+        Entry::new(path, size as u64, "video/mp4".into(), "large.bin".into()),
+    );
+    let url = format!("{}/static/webseed/{hash}/large.bin", pod.url());
+    let ranged = |header: &str| {
+        let r = ureq::get(&url).set("Range", header).call().unwrap();
+        assert_eq!(r.status(), 206, "{header}");
+        bytes_of(r)
+    };
+    // Twice each: the first read opens the file, later ones reuse it.
+    for _ in 0..2 {
+        assert!(bytes_of(get(&url)) == content, "whole file");
+        assert!(ranged("bytes=1-") == content[1..], "bytes=1-");
+        assert!(
+            ranged("bytes=262143-786433") == content[262_143..=786_433],
+            "across read boundaries"
+        );
+        assert!(ranged("bytes=-5") == content[size - 5..], "suffix");
+    }
+
+    let gone = "89abcdef0123456789abcdef0123456789abcdef";
+    pod.pod().catalogue().insert(
+        gone.parse().unwrap(),
+        Entry::new(
+            pod.data_path().join("missing.bin"),
+            10,
+            "video/mp4".into(),
+            "missing.bin".into(),
+        ),
+    );
+    let r = get(&format!("{}/static/webseed/{gone}/missing.bin", pod.url()));
+    assert_eq!(r.status(), 500);
+}
+
 #[test]
 fn upload_then_download_every_piece_from_the_webseed() {
     let pod = TestPod::start_with(|_| {});

@@ -24,12 +24,12 @@ fn bittorrent_tracker_client_interoperates() {
     let pod = TestPod::start_with(|_| {});
     pod.pod().catalogue().insert(
         INFO_HASH.parse().expect("hex"),
-        Entry {
-            path: pod.data_path().join("none.mp4"),
-            size: 1,
-            mime_type: "video/mp4".into(),
-            file_name: "none.mp4".into(),
-        },
+        Entry::new(
+            pod.data_path().join("none.mp4"),
+            1,
+            "video/mp4".into(),
+            "none.mp4".into(),
+        ),
     );
 
     let output = Command::new("node")

@@ -79,12 +79,12 @@ fn serve() -> anyhow::Result<()> {
     for i in 0..SWARMS {
         pod.pod.catalogue().insert(
             swarm_hash(i).into(),
-            Entry {
-                path: dir.path().join("none"),
-                size: 1,
-                mime_type: "video/mp4".into(),
-                file_name: "none".into(),
-            },
+            Entry::new(
+                dir.path().join("none"),
+                1,
+                "video/mp4".into(),
+                "none".into(),
+            ),
         );
     }
     println!("READY {}", pod.addr.port());
