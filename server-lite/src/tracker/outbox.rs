@@ -81,8 +81,12 @@ impl Outbox {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    #[cfg(test)]
+    /// The next message if one is waiting (`None` also once closed): lets the consumer write
+    /// everything queued in one go.
     pub fn try_recv(&self) -> Option<String> {
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
         self.lock().pop_front()
     }
 }

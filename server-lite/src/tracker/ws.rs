@@ -17,9 +17,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use client_core::tracker::ws::{Action, Failure, ServerMessage, MAX_MESSAGE_LEN};
 use client_core::InfoHash;
+use futures_util::SinkExt;
 use tokio::sync::watch;
 use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 
+use super::outbox::Outbox;
 use super::swarm::ConnId;
 use super::{Connection, Tracker};
 use crate::Pod;
@@ -28,6 +30,12 @@ use crate::Pod;
 /// every connection). It grows to fit a big message (an announce with offers is 5–20 KB) and,
 /// tungstenite being what it is, stays that size.
 const READ_BUFFER: usize = 512;
+
+/// Messages collected before one write to the socket. Under load a connection often has its
+/// announce's answer and several relayed offers waiting: one write (one syscall, one TCP segment)
+/// for all of them costs far less than one each. The buffer keeps its size afterwards, so it is
+/// kept small: a few offers' worth.
+const WRITE_BATCH: usize = 4 * 1024;
 
 /// `GET /tracker/socket`.
 pub(super) async fn socket(
@@ -53,8 +61,8 @@ pub(super) async fn socket(
         .max_message_size(MAX_MESSAGE_LEN)
         .max_frame_size(MAX_MESSAGE_LEN)
         .read_buffer_size(READ_BUFFER)
-        // Write each message out at once instead of collecting 128 KiB first.
-        .write_buffer_size(0)
+        // Collect a batch (see `send_batch`) rather than 128 KiB first; flushed after each batch.
+        .write_buffer_size(WRITE_BATCH)
         .on_upgrade(move |socket| run(socket, connection, guard))
 }
 
@@ -118,7 +126,8 @@ async fn run(mut socket: WebSocket, mut connection: Connection, guard: Registere
                     Message::Close(_) => break End::ClosedByPeer,
                 };
                 if let Some(reply) = reply {
-                    if !send(&mut socket, Message::text(reply), send_timeout).await {
+                    let batch = send_batch(&mut socket, reply, &connection.outbox, send_timeout);
+                    if !batch.await {
                         break End::TooSlow;
                     }
                 }
@@ -126,7 +135,7 @@ async fn run(mut socket: WebSocket, mut connection: Connection, guard: Registere
             queued = connection.outbox.recv() => {
                 // `None`: the tracker dropped this connection.
                 let Some(text) = queued else { break End::Dropped };
-                if !send(&mut socket, Message::text(text), send_timeout).await {
+                if !send_batch(&mut socket, text, &connection.outbox, send_timeout).await {
                     break End::TooSlow;
                 }
             }
@@ -167,6 +176,27 @@ async fn stopping(shutdown: &mut watch::Receiver<bool>) {
 /// Sends one message within `limit`. `false` if the socket failed or the peer does not read.
 async fn send(socket: &mut WebSocket, message: Message, limit: Duration) -> bool {
     matches!(timeout(limit, socket.send(message)).await, Ok(Ok(())))
+}
+
+/// Sends `first` and whatever else is already queued for this connection (up to about
+/// [`WRITE_BATCH`] bytes), then flushes once, all within `limit`.
+async fn send_batch(
+    socket: &mut WebSocket,
+    first: String,
+    outbox: &Outbox,
+    limit: Duration,
+) -> bool {
+    let batch = async {
+        let mut bytes = first.len();
+        socket.feed(Message::text(first)).await?;
+        while bytes < WRITE_BATCH {
+            let Some(next) = outbox.try_recv() else { break };
+            bytes += next.len();
+            socket.feed(Message::text(next)).await?;
+        }
+        socket.flush().await
+    };
+    matches!(timeout(limit, batch).await, Ok(Ok(())))
 }
 
 fn not_utf8() -> String {
