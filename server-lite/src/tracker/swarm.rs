@@ -17,6 +17,10 @@
 //! - `order` holds exactly one entry per peer, keyed by the sequence number of its last announce,
 //!   so its first entry is the least recently announced peer: that is who is evicted when the
 //!   swarm is full and where expiry starts.
+//! - `classes` lists every peer exactly once, under its transport and completeness (WebSocket
+//!   leechers, WebSocket seeders, HTTP leechers, HTTP seeders), and each peer's `slot` is its
+//!   position there. Choosing whom to send offers to, or which peers an HTTP announce gets, is
+//!   then a draw of a few random positions, never a walk over a swarm of 1000 peers.
 //! - `conns` lists, per WebSocket connection, the (swarm, peer id) pairs it announced; entries may
 //!   be stale (the peer moved to another connection or was evicted) and are checked against the
 //!   peer's own connection before anything is removed. Its length per connection is bounded.
@@ -27,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use client_core::tracker::{AnnounceEvent, ScrapeStats};
 use client_core::{InfoHash, PeerId};
-use rand::seq::{IteratorRandom, SliceRandom};
+use rand::seq::index;
 use rand::Rng;
 
 /// One WebSocket connection, as the tracker numbers them.
@@ -97,12 +101,36 @@ struct Peer {
     last_seen: Instant,
     /// Key of this peer's entry in [`Swarm::order`].
     seq: u64,
+    /// Position of this peer in its [`Class`] list of [`Swarm::classes`].
+    slot: usize,
+}
+
+/// Peers grouped by what the selection rules ask for: transport and completeness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    WsLeecher = 0,
+    WsSeeder = 1,
+    HttpLeecher = 2,
+    HttpSeeder = 3,
+}
+
+impl Class {
+    fn of(key: &PeerKey, complete: bool) -> Self {
+        match (key, complete) {
+            (PeerKey::Ws(_), false) => Self::WsLeecher,
+            (PeerKey::Ws(_), true) => Self::WsSeeder,
+            (PeerKey::Http(_), false) => Self::HttpLeecher,
+            (PeerKey::Http(_), true) => Self::HttpSeeder,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct Swarm {
     peers: HashMap<PeerKey, Peer>,
     order: BTreeMap<u64, PeerKey>,
+    /// Every peer's key, once, in the list of its [`Class`] (indexed by `Class as usize`).
+    classes: [Vec<PeerKey>; 4],
     seeders: usize,
     /// `completed` events seen (BEP 48's `downloaded`).
     downloaded: u64,
@@ -120,10 +148,60 @@ impl Swarm {
     fn remove(&mut self, key: &PeerKey) -> Option<Peer> {
         let peer = self.peers.remove(key)?;
         self.order.remove(&peer.seq);
+        self.unlist(Class::of(key, peer.complete), peer.slot);
         if peer.complete {
             self.seeders -= 1;
         }
         Some(peer)
+    }
+
+    /// Adds `key` to its class list; returns its slot.
+    fn list(&mut self, class: Class, key: PeerKey) -> usize {
+        let list = &mut self.classes[class as usize];
+        list.push(key);
+        list.len() - 1
+    }
+
+    /// Takes the entry at `slot` out of its class list; the last entry moves into the gap and
+    /// its peer learns its new slot.
+    fn unlist(&mut self, class: Class, slot: usize) {
+        let list = &mut self.classes[class as usize];
+        list.swap_remove(slot);
+        if let Some(moved) = list.get(slot) {
+            if let Some(peer) = self.peers.get_mut(moved) {
+                peer.slot = slot;
+            }
+        }
+    }
+
+    /// Up to `amount` distinct random peers from the given classes (taken as one list), in
+    /// random order, never `exclude`.
+    fn sample(
+        &self,
+        classes: &[Class],
+        amount: usize,
+        exclude: &PeerKey,
+        rng: &mut impl Rng,
+    ) -> Vec<PeerKey> {
+        let lists: Vec<&Vec<PeerKey>> =
+            classes.iter().map(|&c| &self.classes[c as usize]).collect();
+        let total: usize = lists.iter().map(|l| l.len()).sum();
+        // One spare draw, in case the announcer itself is drawn.
+        let draws = (amount + 1).min(total);
+        index::sample(rng, total, draws)
+            .into_iter()
+            .filter_map(|mut i| {
+                for list in &lists {
+                    if i < list.len() {
+                        return Some(list[i]);
+                    }
+                    i -= list.len();
+                }
+                None
+            })
+            .filter(|key| key != exclude)
+            .take(amount)
+            .collect()
     }
 
     /// Inserts or refreshes a peer. Returns the peer evicted to make room, if any.
@@ -149,10 +227,18 @@ impl Swarm {
                     (true, false) => self.seeders -= 1,
                     _ => {}
                 }
-                peer.complete = complete;
+                let was_complete = std::mem::replace(&mut peer.complete, complete);
                 peer.conn = conn;
                 peer.last_seen = now;
                 peer.seq = seq;
+                if was_complete != complete {
+                    let slot = peer.slot;
+                    self.unlist(Class::of(&key, was_complete), slot);
+                    let slot = self.list(Class::of(&key, complete), key);
+                    if let Some(peer) = self.peers.get_mut(&key) {
+                        peer.slot = slot;
+                    }
+                }
             }
             None => {
                 if self.peers.len() >= max_peers {
@@ -168,6 +254,7 @@ impl Swarm {
                 if complete {
                     self.seeders += 1;
                 }
+                let slot = self.list(Class::of(&key, complete), key);
                 self.peers.insert(
                     key,
                     Peer {
@@ -175,6 +262,7 @@ impl Swarm {
                         complete,
                         last_seen: now,
                         seq,
+                        slot,
                     },
                 );
             }
@@ -294,28 +382,19 @@ impl Swarms {
         let mut targets = Vec::new();
         if offers > 0 && state.event != Some(AnnounceEvent::Paused) {
             if let Some(swarm) = self.swarms.get(&info_hash) {
-                let ws_peers = |want_complete: bool| {
-                    swarm.peers.iter().filter_map(move |(key, peer)| match key {
-                        PeerKey::Ws(id) if *id != peer_id && peer.complete == want_complete => {
-                            peer.conn.map(|conn| (*id, conn))
-                        }
-                        _ => None,
-                    })
-                };
-                targets = ws_peers(false).choose_multiple(rng, offers);
-                if targets.len() < offers && !state.is_complete() {
-                    targets.extend(ws_peers(true).choose_multiple(rng, offers - targets.len()));
+                // Leechers first (in random order), then seeders for a leecher's spare offers.
+                let mut chosen = swarm.sample(&[Class::WsLeecher], offers, &key, rng);
+                if chosen.len() < offers && !state.is_complete() {
+                    let more = offers - chosen.len();
+                    chosen.extend(swarm.sample(&[Class::WsSeeder], more, &key, rng));
                 }
-                // choose_multiple does not randomise order; offers are interchangeable, but
-                // which leecher gets the first offer should not depend on the hash map's order.
-                targets.shuffle(rng);
-                // Leechers first, as documented (the shuffle is within each group).
-                targets.sort_by_key(|(id, _)| {
-                    swarm
-                        .peers
-                        .get(&PeerKey::Ws(*id))
-                        .is_some_and(|peer| peer.complete)
-                });
+                targets = chosen
+                    .into_iter()
+                    .filter_map(|key| match key {
+                        PeerKey::Ws(id) => swarm.peers.get(&key)?.conn.map(|conn| (id, conn)),
+                        PeerKey::Http(_) => None,
+                    })
+                    .collect();
             }
         }
         Ok(WsAnnounced {
@@ -368,18 +447,21 @@ impl Swarms {
             });
         }
         self.upsert(info_hash, key, None, state, now)?;
-        let seeder = state.is_complete();
+        // A seeder gets leechers only; a leecher gets anyone.
+        let classes: &[Class] = if state.is_complete() {
+            &[Class::HttpLeecher]
+        } else {
+            &[Class::HttpLeecher, Class::HttpSeeder]
+        };
         let peers = match self.swarms.get(&info_hash) {
             Some(swarm) => swarm
-                .peers
-                .iter()
-                .filter_map(|(key, peer)| match key {
-                    PeerKey::Http(other) if *other != addr && !(seeder && peer.complete) => {
-                        Some(*other)
-                    }
-                    _ => None,
+                .sample(classes, numwant, &key, rng)
+                .into_iter()
+                .filter_map(|key| match key {
+                    PeerKey::Http(addr) => Some(addr),
+                    PeerKey::Ws(_) => None,
                 })
-                .choose_multiple(rng, numwant),
+                .collect(),
             None => Vec::new(),
         };
         Ok(HttpAnnounced {
@@ -490,6 +572,24 @@ impl Swarms {
     #[cfg(test)]
     fn conn_entries(&self, conn: ConnId) -> usize {
         self.conns.get(&conn).map_or(0, Vec::len)
+    }
+
+    /// Panics unless the invariants in the module doc hold for every swarm.
+    #[cfg(test)]
+    fn check_invariants(&self) {
+        for swarm in self.swarms.values() {
+            assert!(!swarm.peers.is_empty(), "empty swarm kept");
+            assert_eq!(swarm.order.len(), swarm.peers.len());
+            let listed: usize = swarm.classes.iter().map(Vec::len).sum();
+            assert_eq!(listed, swarm.peers.len(), "class lists and peers disagree");
+            let seeders = swarm.peers.values().filter(|p| p.complete).count();
+            assert_eq!(seeders, swarm.seeders);
+            for (key, peer) in &swarm.peers {
+                let list = &swarm.classes[Class::of(key, peer.complete) as usize];
+                assert_eq!(list.get(peer.slot), Some(key), "slot of {key:?}");
+                assert_eq!(swarm.order.get(&peer.seq), Some(key));
+            }
+        }
     }
 }
 
@@ -889,5 +989,59 @@ mod tests {
             )
             .unwrap();
         assert_eq!(out.peers.len(), 82);
+    }
+
+    /// Peers joining, completing, going back to leeching, stopping, being evicted and expiring in
+    /// random order: the class lists that selection draws from always match the swarm, and no
+    /// selection ever returns the announcer, a duplicate, or a peer of the wrong kind.
+    #[test]
+    fn selection_lists_stay_consistent_under_churn() {
+        let limits = Limits {
+            max_peers_per_swarm: 40,
+            ..LIMITS
+        };
+        let mut swarms = Swarms::new(limits);
+        let mut rng = StdRng::seed_from_u64(99);
+        let start = Instant::now();
+        for step in 0..20_000u32 {
+            let now = start + Duration::from_millis(step as u64 * 100);
+            let n: u8 = rng.gen_range(0..60);
+            let state = PeerState {
+                left: match rng.gen_range(0..3) {
+                    0 => Some(0),
+                    1 => Some(10),
+                    _ => None,
+                },
+                event: match rng.gen_range(0..10) {
+                    0 => Some(AnnounceEvent::Stopped),
+                    1 => Some(AnnounceEvent::Completed),
+                    _ => None,
+                },
+            };
+            if rng.gen_bool(0.5) {
+                let out = swarms
+                    .announce_ws(hash(1), peer(n), ConnId(n.into()), state, 5, now, &mut rng)
+                    .unwrap();
+                let mut ids: Vec<_> = out.targets.iter().map(|(id, _)| *id).collect();
+                assert!(!ids.contains(&peer(n)));
+                ids.sort_by_key(|id| id.0);
+                ids.dedup();
+                assert_eq!(ids.len(), out.targets.len(), "duplicate target");
+            } else {
+                let addr = SocketAddr::from(([10, 0, 0, n], 6881));
+                let out = swarms
+                    .announce_http(hash(1), addr, state, 10, now, &mut rng)
+                    .unwrap();
+                assert!(!out.peers.contains(&addr));
+                let mut peers = out.peers.clone();
+                peers.sort();
+                peers.dedup();
+                assert_eq!(peers.len(), out.peers.len(), "duplicate peer");
+            }
+            if step % 1000 == 999 {
+                swarms.expire(now);
+            }
+            swarms.check_invariants();
+        }
     }
 }
