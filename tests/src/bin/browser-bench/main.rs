@@ -13,10 +13,13 @@
 //!
 //! Nothing here asserts a speed: it measures and prints. Loopback only; bounded in time.
 
+mod first_frame;
+mod peer_share;
+
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use shoal_tests::browser::{Browser, Kind};
+use shoal_tests::browser::Browser;
 use shoal_tests::media;
 use shoal_tests::pod::TestPod;
 
@@ -70,7 +73,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-fn wait_value(browser: &Browser, script: &str, timeout: Duration) -> Option<Value> {
+pub fn wait_value(browser: &Browser, script: &str, timeout: Duration) -> Option<Value> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if let Ok(v) = browser.execute(script, vec![]) {
@@ -83,106 +86,9 @@ fn wait_value(browser: &Browser, script: &str, timeout: Duration) -> Option<Valu
     None
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-/// Opens `url` in a fresh browser and returns the page's time to first frame, in ms.
-fn first_frame(kind: Kind, url: &str) -> Option<f64> {
-    let browser = Browser::launch(kind).ok()?;
-    browser.goto(url).ok()?;
-    wait_value(
-        &browser,
-        "return window.firstFrameMs || null;",
-        Duration::from_secs(60),
-    )
-    .and_then(|v| v.as_f64())
-}
-
-fn time_to_first_frame(pod: &TestPod, video: &Value) {
-    println!("\n== time from page open to first frame (median of 5 fresh browsers)");
-    let plain = format!(
-        "{}/bench-plain.html?src={}",
-        pod.url(),
-        video["fileUrl"].as_str().unwrap()
-    );
-    let shoal = format!(
-        "{}/bench-shoal.html?id={}",
-        pod.url(),
-        video["torrentUrl"].as_str().unwrap()
-    );
-    for kind in Kind::ALL {
-        let mut p = Vec::new();
-        let mut s = Vec::new();
-        for _ in 0..5 {
-            p.extend(first_frame(kind, &plain));
-            s.extend(first_frame(kind, &shoal));
-        }
-        let (p, s) = (median(p), median(s));
-        println!(
-            "{:<9} plain <video src>: {p:>7.0} ms   Shoal: {s:>7.0} ms   ratio {:.2} (goal ≤ 1.20)",
-            kind.name(),
-            s / p
-        );
-    }
-}
-
-fn peer_share(pod: &TestPod, dir: &std::path::Path) {
-    println!("\n== share of bytes from peers, N viewers starting together (Chromium)");
-    for n in [2usize, 4, 8] {
-        // A fresh clip per round, so no earlier viewer seeds it.
-        let clip = media::ffmpeg_clip(dir, &format!("share-{n}.mp4"), 60, n as u32);
-        let video = pod.upload_file(&clip, &format!("Share test {n}"));
-        let url = format!(
-            "{}/bench-shoal.html?id={}",
-            pod.url(),
-            video["torrentUrl"].as_str().unwrap()
-        );
-        let browsers: Vec<Browser> = (0..n)
-            .filter_map(|_| Browser::launch(Kind::Chromium).ok())
-            .collect();
-        for b in &browsers {
-            let _ = b.goto(&url);
-        }
-        let deadline = Instant::now() + Duration::from_secs(180);
-        let mut stats = Vec::new();
-        for b in &browsers {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let s = wait_value(
-                b,
-                "const t = window.shoalTorrent; return t && t.stats().done ? t.stats() : null;",
-                left,
-            );
-            let stalls = b
-                .execute("return window.stalls;", vec![])
-                .ok()
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0);
-            stats.push((s, stalls));
-        }
-        let mut from_peers = 0u64;
-        let mut from_seed = 0u64;
-        let mut stalls = 0u64;
-        let mut finished = 0;
-        for (s, st) in &stats {
-            stalls += st;
-            if let Some(s) = s {
-                finished += 1;
-                from_peers += s["downloaded_from_peers"].as_u64().unwrap_or(0);
-                from_seed += s["downloaded_from_webseeds"].as_u64().unwrap_or(0);
-            }
-        }
-        let share = from_peers as f64 / (from_peers + from_seed).max(1) as f64;
-        let ideal = (n as f64 - 1.0) / n as f64;
-        println!(
-            "N={n}: {finished}/{n} finished, {:.0}% from peers (ideal {:.0}%, {:.0}% of ideal; goal ≥ 80%), WebSeed sent {:.2} copies, {stalls} stalls",
-            share * 100.0,
-            ideal * 100.0,
-            100.0 * share / ideal,
-            from_seed as f64 / video["size"].as_f64().unwrap()
-        );
-    }
 }
 
 fn main() {
@@ -196,6 +102,6 @@ fn main() {
         video["size"],
         video["pieceLength"]
     );
-    time_to_first_frame(&pod, &video);
-    peer_share(&pod, dir.path());
+    first_frame::time_to_first_frame(&pod, &video);
+    peer_share::peer_share(&pod, dir.path());
 }
