@@ -47,6 +47,14 @@ pub struct Config {
     /// Defaults to `http://<listen>`.
     #[arg(long, env = "SHOAL_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// The pod runs behind a reverse proxy on the same host (nginx, Caddy for TLS): for
+    /// connections from loopback, the client's address is the last one in `X-Forwarded-For`
+    /// (the one the proxy added). Without it every client would look like 127.0.0.1, and the
+    /// HTTP tracker would hand out useless peer addresses. Leave off when clients reach the
+    /// pod directly: the header would then be the client's own claim.
+    #[arg(long, env = "SHOAL_TRUST_PROXY")]
+    pub trust_proxy: bool,
 }
 
 impl Config {
@@ -61,6 +69,7 @@ impl Config {
             max_upload_mb: 4096,
             demo: false,
             keep_uploads_as_is: false,
+            trust_proxy: false,
         }
     }
 

@@ -36,10 +36,14 @@ fn bin(bytes: &[u8]) -> String {
 }
 
 async fn start_pod() -> (RunningPod, tempfile::TempDir) {
+    start_pod_with(|_| {}).await
+}
+
+async fn start_pod_with(adjust: impl FnOnce(&mut Config)) -> (RunningPod, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let pod = server_lite::start(Config::for_data_dir(dir.path()))
-        .await
-        .expect("pod starts");
+    let mut config = Config::for_data_dir(dir.path());
+    adjust(&mut config);
+    let pod = server_lite::start(config).await.expect("pod starts");
     pod.pod.catalogue().insert(
         info_hash(),
         Entry::new(
@@ -292,9 +296,14 @@ async fn stopping_the_pod_closes_tracker_sockets() {
 
 /// One raw HTTP/1.1 GET; returns (status line, body).
 async fn http_get(pod: &RunningPod, target: &str) -> (String, Vec<u8>) {
+    http_get_with(pod, target, "").await
+}
+
+/// One raw HTTP/1.1 GET with extra header lines (each ending in CRLF).
+async fn http_get_with(pod: &RunningPod, target: &str, headers: &str) -> (String, Vec<u8>) {
     let mut stream = TcpStream::connect(pod.addr).await.expect("connect");
     let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        "GET {target} HTTP/1.1\r\nHost: {}\r\n{headers}Connection: close\r\n\r\n",
         pod.addr
     );
     stream
@@ -365,7 +374,13 @@ async fn http_announce_returns_compact_http_peers_and_scrape_counts() {
     send(&mut socket, announce(&peer_id(b'W'), json!(5), json!([]))).await;
     recv(&mut socket).await;
 
-    let (_, body) = http_get(&pod, &query(b'2', 6882, 100)).await;
+    // X-Forwarded-For is a client's claim unless the pod is told it sits behind a proxy.
+    let (_, body) = http_get_with(
+        &pod,
+        &query(b'2', 6882, 100),
+        "X-Forwarded-For: 198.51.100.7\r\n",
+    )
+    .await;
     let second = HttpAnnounceResponse::decode(&body).expect("bencoded announce response");
     assert_eq!((second.complete, second.incomplete), (1, 2));
     // The socket's address, not the `ip` parameter.
@@ -386,5 +401,32 @@ async fn http_announce_returns_compact_http_peers_and_scrape_counts() {
     let scrape = client_core::tracker::http::HttpScrapeResponse::decode(&body).expect("scrape");
     let stats = scrape.files[&info_hash()];
     assert_eq!((stats.complete, stats.incomplete), (1, 2));
+    pod.stop().await.expect("stops");
+}
+
+/// Behind a reverse proxy on the same host (`--trust-proxy`), peers are known by the address the
+/// proxy adds last to X-Forwarded-For, not as 127.0.0.1; the addresses before it are the
+/// client's own claims and are ignored.
+#[tokio::test]
+async fn behind_a_trusted_proxy_http_peers_get_forwarded_addresses() {
+    let (pod, _dir) = start_pod_with(|c| c.trust_proxy = true).await;
+    let hash = percent_encode(info_hash().as_bytes());
+    let query = |peer: u8, port: u16| {
+        format!(
+            "/tracker/announce?info_hash={hash}&peer_id={}&port={port}&uploaded=0&downloaded=0\
+             &left=100&compact=1&numwant=10",
+            percent_encode(peer_id(peer).as_bytes())
+        )
+    };
+    let forwarded = "X-Forwarded-For: 10.9.9.9, 203.0.113.5\r\n";
+    http_get_with(&pod, &query(b'1', 6881), forwarded).await;
+    let (_, body) = http_get_with(
+        &pod,
+        &query(b'2', 6882),
+        "X-Forwarded-For: 198.51.100.7\r\n",
+    )
+    .await;
+    let answer = HttpAnnounceResponse::decode(&body).expect("bencoded announce response");
+    assert_eq!(answer.peers, vec!["203.0.113.5:6881".parse().unwrap()]);
     pod.stop().await.expect("stops");
 }

@@ -202,6 +202,7 @@ pub async fn delete(
         .map_err(ApiError::internal)?;
     // The row is gone first, so nothing points at the files any more; then the files go.
     pod.catalogue().remove(&video.info_hash);
+    pod.tracker().forget_swarm(&video.info_hash);
     let data = &pod.config().data_dir;
     let _ =
         tokio::fs::remove_file(data.join(crate::upload::MEDIA_DIR).join(&video.media_path)).await;

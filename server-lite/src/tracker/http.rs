@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
@@ -17,9 +17,10 @@ use crate::Pod;
 pub(super) async fn announce(
     State(pod): State<Pod>,
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let ip = client_ip(connect_info);
+    let ip = client_ip(&pod, connect_info, &headers);
     let body = pod
         .tracker()
         .http_announce(query.as_deref().unwrap_or(""), ip, |hash| {

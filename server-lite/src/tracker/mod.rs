@@ -227,6 +227,12 @@ impl Tracker {
     }
 
     /// Forgets a WebSocket and takes its peers out of every swarm it joined. Idempotent.
+    /// Ends a swarm at once (its video was deleted): its peers are forgotten, so nobody is
+    /// relayed offers for it any more, and new announces are refused by the private rule.
+    pub fn forget_swarm(&self, info_hash: &InfoHash) -> usize {
+        self.lock().swarms.remove_swarm(info_hash)
+    }
+
     pub(crate) fn disconnect(&self, conn: ConnId) {
         let mut state = self.lock();
         state.drop_conn(conn);

@@ -470,6 +470,19 @@ impl Swarms {
         })
     }
 
+    /// Removes a whole swarm. Returns how many peers it had.
+    pub fn remove_swarm(&mut self, info_hash: &InfoHash) -> usize {
+        let Some(swarm) = self.swarms.remove(info_hash) else {
+            return 0;
+        };
+        for (key, peer) in &swarm.peers {
+            if let (PeerKey::Ws(peer_id), Some(conn)) = (key, peer.conn) {
+                self.forget_conn_entry(conn, info_hash, peer_id);
+            }
+        }
+        swarm.peers.len()
+    }
+
     /// Removes every peer that announced on `conn` and still belongs to it (the socket closed).
     /// Returns how many were removed.
     pub fn disconnect(&mut self, conn: ConnId) -> usize {
@@ -1043,5 +1056,18 @@ mod tests {
             }
             swarms.check_invariants();
         }
+    }
+
+    #[test]
+    fn a_removed_swarm_leaves_no_trace() {
+        let now = Instant::now();
+        let mut swarms = Swarms::new(LIMITS);
+        join(&mut swarms, 1, leecher(), now);
+        join(&mut swarms, 2, seeder(), now);
+        assert_eq!(swarms.remove_swarm(&hash(1)), 2);
+        assert_eq!((swarms.swarm_count(), swarms.peer_count()), (0, 0));
+        assert_eq!(swarms.conn_entries(ConnId(1)), 0);
+        assert_eq!(swarms.remove_swarm(&hash(1)), 0);
+        swarms.check_invariants();
     }
 }

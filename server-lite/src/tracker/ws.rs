@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use client_core::tracker::ws::{Action, Failure, ServerMessage, MAX_MESSAGE_LEN};
@@ -41,9 +41,10 @@ const WRITE_BATCH: usize = 4 * 1024;
 pub(super) async fn socket(
     State(pod): State<Pod>,
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let ip = client_ip(connect_info);
+    let ip = client_ip(&pod, connect_info, &headers);
     let connection = match pod.tracker().connect(ip) {
         Ok(connection) => connection,
         Err(err) => {
@@ -66,13 +67,30 @@ pub(super) async fn socket(
         .on_upgrade(move |socket| run(socket, connection, guard))
 }
 
-/// The socket's address when the server was started with connect info; loopback otherwise (a
-/// router driven in-process by a test).
-pub(super) fn client_ip(connect_info: Option<Extension<ConnectInfo<SocketAddr>>>) -> IpAddr {
-    connect_info.map_or(
+/// The client's address: the socket's (loopback for a router driven in-process by a test), or,
+/// when the pod trusts a reverse proxy on this host and the connection comes from loopback, the
+/// last address of `X-Forwarded-For` (the one that proxy added; earlier ones are the client's
+/// own claims).
+pub(super) fn client_ip(
+    pod: &Pod,
+    connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> IpAddr {
+    let socket_ip = connect_info.map_or(
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         |Extension(ConnectInfo(addr))| addr.ip(),
-    )
+    );
+    if !pod.config().trust_proxy || !socket_ip.is_loopback() {
+        return socket_ip;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .last()
+        .and_then(|value| value.to_str().ok())
+        .and_then(|list| list.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok())
+        .unwrap_or(socket_ip)
 }
 
 struct Registered {
