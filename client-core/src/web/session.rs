@@ -42,6 +42,11 @@ pub const OFFER_LIFETIME_MS: u64 = 50_000;
 const DEFAULT_INTERVAL_MS: u64 = 120_000;
 /// While the swarm gives fewer peers than wanted, announce again this soon for more offers.
 const HUNGRY_INTERVAL_MS: u64 = 15_000;
+/// While no peer at all is connected though the tracker counts others, announce again after
+/// this, doubling up to [`HUNGRY_INTERVAL_MS`]. A swarm can list peers that have gone (a page
+/// left without closing its tracker socket yet); offers sent only to them are never answered,
+/// and a newcomer should not sit alone for a whole hungry interval because of it.
+const LONELY_FIRST_WAIT_MS: u64 = 2_000;
 /// A WebSeed request that takes longer is aborted.
 const FETCH_TIMEOUT_MS: u32 = 60_000;
 
@@ -107,6 +112,8 @@ pub struct Inner {
     timer_closure: Option<Closure<dyn FnMut()>>,
     next_announce: Millis,
     interval_ms: u64,
+    /// The next wait while lonely (see [`LONELY_FIRST_WAIT_MS`]); reset when a link opens.
+    lonely_wait_ms: u64,
     listeners: HashMap<String, Vec<Function>>,
     events: Vec<PageEvent>,
     destroyed: bool,
@@ -168,6 +175,7 @@ impl Session {
             timer: None,
             timer_closure: None,
             next_announce: Millis(0),
+            lonely_wait_ms: LONELY_FIRST_WAIT_MS,
             interval_ms: DEFAULT_INTERVAL_MS,
             listeners: HashMap::new(),
             events: Vec::new(),
@@ -381,9 +389,15 @@ impl Session {
                     s.interval_ms = (u64::from(interval) * 1000).clamp(10_000, 3_600_000);
                 }
                 let now = util::now();
-                let hungry = s.links.len() < s.options.max_conns / 2
-                    && response.complete + response.incomplete > s.links.len() as u64 + 1;
-                let wait = if hungry {
+                let others = response.complete + response.incomplete;
+                let lonely = others > 1 && !s.engine.is_done() && !s.links.values().any(|l| l.open);
+                let hungry =
+                    s.links.len() < s.options.max_conns / 2 && others > s.links.len() as u64 + 1;
+                let wait = if lonely {
+                    let wait = s.lonely_wait_ms;
+                    s.lonely_wait_ms = (wait * 2).min(HUNGRY_INTERVAL_MS);
+                    wait
+                } else if hungry {
                     HUNGRY_INTERVAL_MS
                 } else {
                     s.interval_ms
@@ -753,6 +767,7 @@ impl Inner {
             return;
         }
         link.open = true;
+        self.lonely_wait_ms = LONELY_FIRST_WAIT_MS;
         if link.offered {
             self.engine.peer_connected(key, now);
         } else {

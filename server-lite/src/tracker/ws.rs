@@ -86,7 +86,7 @@ pub(super) fn client_ip(
     headers
         .get_all("x-forwarded-for")
         .iter()
-        .last()
+        .next_back()
         .and_then(|value| value.to_str().ok())
         .and_then(|list| list.rsplit(',').next())
         .and_then(|last| last.trim().parse().ok())

@@ -1,5 +1,7 @@
-//! Time from page open to first frame: a plain `<video src=WebSeed URL>` against Shoal's client
-//! streaming the same file, in fresh browsers.
+//! Time from page open to first frame: a plain `<video src=WebSeed URL>`, Shoal's client and
+//! WebTorrent JS (its browser bundle and service worker) streaming the same torrent, each in
+//! fresh browsers, taking turns. Goals: Shoal within 1.2 times the plain player, and faster
+//! than WebTorrent JS.
 
 use std::time::Duration;
 
@@ -9,42 +11,97 @@ use shoal_tests::pod::TestPod;
 
 use crate::{median, wait_value};
 
-/// Opens `url` in a fresh browser and returns the page's time to first frame, in ms.
+/// Opens `url` in a fresh browser and returns the page's time to first frame, in ms. A page
+/// that never starts says why on stderr (its errors and the element's state).
 fn first_frame(kind: Kind, url: &str) -> Option<f64> {
     let browser = Browser::launch(kind).ok()?;
     browser.goto(url).ok()?;
-    wait_value(
+    let first = wait_value(
         &browser,
         "return window.firstFrameMs || null;",
         Duration::from_secs(60),
     )
-    .and_then(|v| v.as_f64())
+    .and_then(|v| v.as_f64());
+    if std::env::var("BENCH_MARKS").is_ok() {
+        if let Ok(marks) = browser.execute("return window.marks || null;", vec![]) {
+            if !marks.is_null() {
+                eprintln!("{} {first:?} ms, marks {marks}", kind.name());
+            }
+        }
+    }
+    if first.is_none() {
+        let state = browser.execute(
+            "const v = document.querySelector('video'); return v && {readyState: v.readyState, \
+             networkState: v.networkState, error: v.error && v.error.message, src: v.src, \
+             controlled: !!(navigator.serviceWorker && navigator.serviceWorker.controller)};",
+            vec![],
+        );
+        eprintln!(
+            "{} never showed a frame of {url}: {state:?}, errors {:?}",
+            kind.name(),
+            browser.page_errors()
+        );
+    }
+    first
 }
 
 pub fn time_to_first_frame(pod: &TestPod, video: &Value) {
-    println!("\n== time from page open to first frame (median of 5 fresh browsers)");
-    let plain = format!(
-        "{}/bench-plain.html?src={}",
-        pod.url(),
-        video["fileUrl"].as_str().unwrap()
-    );
-    let shoal = format!(
-        "{}/bench-shoal.html?id={}",
-        pod.url(),
-        video["torrentUrl"].as_str().unwrap()
-    );
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    println!("\n== time from page open to first frame (median of {runs} fresh browsers each)");
+    let torrent = video["torrentUrl"].as_str().unwrap();
+    let pages = [
+        (
+            "plain <video src>",
+            format!(
+                "{}/bench-plain.html?src={}",
+                pod.url(),
+                video["fileUrl"].as_str().unwrap()
+            ),
+        ),
+        (
+            "Shoal",
+            format!("{}/bench-shoal.html?id={torrent}", pod.url()),
+        ),
+        (
+            "WebTorrent JS",
+            format!("{}/bench-webtorrent.html?id={torrent}", pod.url()),
+        ),
+    ];
     for kind in Kind::ALL {
-        let mut p = Vec::new();
-        let mut s = Vec::new();
-        for _ in 0..5 {
-            p.extend(first_frame(kind, &plain));
-            s.extend(first_frame(kind, &shoal));
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); pages.len()];
+        // Taking turns, so a slower moment of the machine falls on all of them alike.
+        for _ in 0..runs {
+            for (i, (_, url)) in pages.iter().enumerate() {
+                times[i].extend(first_frame(kind, url));
+            }
         }
-        let (p, s) = (median(p), median(s));
+        let line: Vec<String> = pages
+            .iter()
+            .zip(&times)
+            .map(|((name, _), t)| {
+                let failed = runs - t.len();
+                let note = if failed > 0 {
+                    format!(" ({failed}/{runs} never started)")
+                } else {
+                    String::new()
+                };
+                format!("{name}: {:.0} ms{note}", median(t.clone()))
+            })
+            .collect();
+        let (plain, shoal, webtorrent) = (
+            median(times[0].clone()),
+            median(times[1].clone()),
+            median(times[2].clone()),
+        );
+        println!("{:<9} {}", kind.name(), line.join("   "));
         println!(
-            "{:<9} plain <video src>: {p:>7.0} ms   Shoal: {s:>7.0} ms   ratio {:.2} (goal ≤ 1.20)",
-            kind.name(),
-            s / p
+            "{:<9} Shoal / plain {:.2} (goal ≤ 1.20)   Shoal / WebTorrent JS {:.2} (goal < 1)",
+            "",
+            shoal / plain,
+            shoal / webtorrent
         );
     }
 }

@@ -4,17 +4,26 @@
 //!
 //!   cargo build --release -p shoal-tests --bin browser-bench
 //!   unshare -n sh -c 'ip link set lo up && ip route add default dev lo src 127.0.0.1 && \
-//!       exec target/release/browser-bench'
+//!       exec target/release/browser-bench [first-frame] [peer-share] [throughput] [memory]'
+//!
+//! With no arguments every section runs; naming sections runs only those.
 //!
 //! 1. Time from page open to first frame: a plain `<video src=WebSeed URL>` against Shoal's
 //!    client streaming the same file (goal: within 1.2 times the plain player).
 //! 2. Share of bytes from peers with 2, 4 and 8 viewers starting together (goal: at least 80% of
 //!    the ideal (N-1)/N), and stalls (`waiting` events after playback started).
+//! 3. Piece throughput between two browsers (about 60 MB, A seeds, B downloads from A only):
+//!    Shoal's client against WebTorrent JS and against a raw RTCDataChannel transfer of the same
+//!    bytes (goal: at least WebTorrent JS, and at least 90% of raw).
+//! 4. Memory: a 2 GiB video played start to end at 16x in Chromium; peak memory of the tab,
+//!    the browser and the wasm heap, and whether it grows with the bytes played.
 //!
 //! Nothing here asserts a speed: it measures and prints. Loopback only; bounded in time.
 
 mod first_frame;
+mod memory;
 mod peer_share;
+mod throughput;
 
 use std::time::{Duration, Instant};
 
@@ -35,19 +44,51 @@ const PLAIN_PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>plain</t
 </script>"#;
 
 const SHOAL_PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>shoal</title>
+<link rel="modulepreload" href="./client/shoal-client.js">
+<link rel="preload" href="./client/shoal-client_bg.wasm" as="fetch" type="application/wasm" crossorigin>
 <video id="player" muted autoplay playsinline></video>
 <script type="module">
   import init, { Client } from './client/shoal-client.js';
   const v = document.getElementById('player');
+  // Where the time to first frame goes (printed with BENCH_MARKS=1).
+  const marks = window.marks = { module: performance.now() };
+  for (const e of ['loadedmetadata', 'canplay', 'playing']) v.addEventListener(e, () => { marks[e] = marks[e] || performance.now(); });
   window.stalls = 0; let started = false;
   v.addEventListener('timeupdate', () => { if (!started && v.currentTime > 0) { started = true; window.firstFrameMs = performance.now(); } });
   v.addEventListener('waiting', () => { if (started) window.stalls++; });
   await init();
+  marks.init = performance.now();
   const client = new Client({});
   const torrent = await client.add(new URLSearchParams(location.search).get('id'), {});
+  marks.added = performance.now();
   window.shoalTorrent = torrent;
   torrent.streamTo(v, {});
   v.play().catch(() => {});
+</script>"#;
+
+/// WebTorrent JS streaming the same torrent into a `<video>` the way its documentation says:
+/// its service worker serves the file to the element, pieces come from the WebSeed and peers.
+const WEBTORRENT_PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>webtorrent</title>
+<script src="/page-errors.js"></script>
+<video id="player" muted autoplay playsinline></video>
+<script type="module">
+  import WebTorrent from './webtorrent.min.js';
+  const v = document.getElementById('player');
+  window.stalls = 0; let started = false;
+  v.addEventListener('timeupdate', () => { if (!started && v.currentTime > 0) { started = true; window.firstFrameMs = performance.now(); } });
+  v.addEventListener('waiting', () => { if (started) window.stalls++; });
+  await navigator.serviceWorker.register('./sw.min.js', { scope: './' });
+  const controller = await navigator.serviceWorker.ready;
+  // WebTorrent refuses a worker that is still activating.
+  if (controller.active.state !== 'activated') {
+    await new Promise((r) => controller.active.addEventListener('statechange', () => controller.active.state === 'activated' && r()));
+  }
+  const client = new WebTorrent({ tracker: { rtcConfig: { iceServers: [] } } });
+  client.createServer({ controller });
+  client.add(new URLSearchParams(location.search).get('id'), (torrent) => {
+    torrent.files[0].streamTo(v);
+    v.play().catch(() => {});
+  });
 </script>"#;
 
 fn bench_pod() -> (TestPod, tempfile::TempDir) {
@@ -56,6 +97,19 @@ fn bench_pod() -> (TestPod, tempfile::TempDir) {
     copy_dir(&dist, bundle.path());
     std::fs::write(bundle.path().join("bench-plain.html"), PLAIN_PAGE).unwrap();
     std::fs::write(bundle.path().join("bench-shoal.html"), SHOAL_PAGE).unwrap();
+    std::fs::write(
+        bundle.path().join("bench-throughput.html"),
+        throughput::PAGE,
+    )
+    .unwrap();
+    std::fs::write(bundle.path().join("bench-webtorrent.html"), WEBTORRENT_PAGE).unwrap();
+    std::fs::write(bundle.path().join("bench-long.html"), memory::PAGE).unwrap();
+    // WebTorrent's browser bundle and its service worker (how WebTorrent streams into <video>).
+    let webtorrent = shoal_tests::workspace_root().join("tests/js/node_modules/webtorrent/dist");
+    for file in ["webtorrent.min.js", "sw.min.js"] {
+        std::fs::copy(webtorrent.join(file), bundle.path().join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e} (run ./shoal test to install tests/js)"));
+    }
     let dir = bundle.path().to_path_buf();
     (TestPod::start_with(move |c| c.bundle = Some(dir)), bundle)
 }
@@ -91,17 +145,39 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// The sections, in the order they run; `browser-bench SECTION...` runs only those named.
+const SECTIONS: [&str; 4] = ["first-frame", "peer-share", "throughput", "memory"];
+
 fn main() {
+    let wanted: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(unknown) = wanted.iter().find(|a| !SECTIONS.contains(&a.as_str())) {
+        eprintln!(
+            "unknown section {unknown:?}; sections: {}",
+            SECTIONS.join(" ")
+        );
+        std::process::exit(2);
+    }
+    let wants = |section: &str| wanted.is_empty() || wanted.iter().any(|a| a == section);
     let (pod, _bundle) = bench_pod();
     let dir = tempfile::tempdir().unwrap();
-    let clip = media::ffmpeg_clip(dir.path(), "first-frame.mp4", 60, 0);
-    let video = pod.upload_file(&clip, "First frame test");
-    println!(
-        "video: {:.0} s, {} bytes, piece length {}",
-        video["duration"].as_f64().unwrap_or(0.0),
-        video["size"],
-        video["pieceLength"]
-    );
-    first_frame::time_to_first_frame(&pod, &video);
-    peer_share::peer_share(&pod, dir.path());
+    if wants("first-frame") {
+        let clip = media::ffmpeg_clip(dir.path(), "first-frame.mp4", 60, 0);
+        let video = pod.upload_file(&clip, "First frame test");
+        println!(
+            "video: {:.0} s, {} bytes, piece length {}",
+            video["duration"].as_f64().unwrap_or(0.0),
+            video["size"],
+            video["pieceLength"]
+        );
+        first_frame::time_to_first_frame(&pod, &video);
+    }
+    if wants("peer-share") {
+        peer_share::peer_share(&pod, dir.path());
+    }
+    if wants("throughput") {
+        throughput::piece_throughput(&pod, dir.path());
+    }
+    if wants("memory") {
+        memory::long_video(&pod, dir.path());
+    }
 }
