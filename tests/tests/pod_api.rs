@@ -337,16 +337,17 @@ fn hex_to_bytes(hex: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Sends only the headers of an upload declaring `len` bytes and returns the pod's answer.
-fn raw_headers_only(pod: &TestPod, len: usize) -> String {
+/// Sends only the headers of an upload declaring `len` bytes (with the admin token or, `None`,
+/// without one) and returns the pod's answer.
+fn raw_headers_only(pod: &TestPod, token: Option<&str>, len: usize) -> String {
     use std::io::{Read, Write};
     let addr = pod.url().trim_start_matches("http://").to_owned();
     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "POST /api/v1/videos/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+        "POST /api/v1/videos/upload HTTP/1.1\r\nHost: x\r\n{auth}\
          Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {len}\r\n\r\n",
-        pod.admin_token()
     )
     .unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
@@ -391,7 +392,7 @@ fn bad_uploads_leave_nothing_behind() {
 
     // Too big, declared up front: refused before the body is read, with a sentence that names
     // the limit (read here before sending the body, as a client using 100-continue would).
-    let answer = raw_headers_only(&pod, 2 * 1024 * 1024);
+    let answer = raw_headers_only(&pod, Some(&pod.admin_token()), 2 * 1024 * 1024);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("1 MiB"), "{answer}");
     // Too big, streamed without a length: cut off once past the limit. The client may see the
@@ -427,12 +428,11 @@ fn bad_uploads_leave_nothing_behind() {
     );
     check_clean("truncated");
 
-    // Without the token nothing is even read.
-    let (content_type, body) = Form::new().file("videofile", "c.mp4", &clip).finish();
-    let result = ureq::post(&format!("{}/api/v1/videos/upload", pod.url()))
-        .set("Content-Type", &content_type)
-        .send_bytes(&body);
-    assert!(matches!(result, Err(ureq::Error::Status(401, _))));
+    // Without the token nothing is even read: the answer comes after the headers alone. (With a
+    // whole body sent, the client may see the connection reset instead of the answer, since the
+    // pod closes a connection whose body it will not read.)
+    let answer = raw_headers_only(&pod, None, clip.len());
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     check_clean("unauthorised");
 }
 
