@@ -33,3 +33,14 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("no free loopback port")
 }
+
+/// The body of a GET that must succeed (panics with the URL otherwise).
+pub fn get_bytes(url: &str) -> Vec<u8> {
+    let response = ureq::get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes)
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    bytes
+}

@@ -46,13 +46,14 @@ impl Served {
         let dir = tempfile::tempdir().expect("temp dir");
         let clip = media::noisy_clip(dir.path(), 6, 5);
         let video = pod.upload_file(&clip, "Noisy test card");
-        let bytes = get_bytes(video["fileUrl"].as_str().expect("fileUrl"));
+        let bytes = shoal_tests::get_bytes(video["fileUrl"].as_str().expect("fileUrl"));
         assert_eq!(
             bytes.len() as u64,
             video["size"].as_u64().unwrap(),
             "{video}"
         );
-        let torrent_bytes = get_bytes(video["torrentUrl"].as_str().expect("torrentUrl"));
+        let torrent_bytes =
+            shoal_tests::get_bytes(video["torrentUrl"].as_str().expect("torrentUrl"));
         let torrent = Metainfo::parse(&torrent_bytes).expect("the pod's torrent parses");
         assert!(
             torrent.info.piece_count() >= 100,
@@ -363,15 +364,6 @@ fn require_node_modules() -> PathBuf {
         );
     }
     js
-}
-
-fn get_bytes(url: &str) -> Vec<u8> {
-    let response = ureq::get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let mut bytes = Vec::new();
-    response.into_reader().read_to_end(&mut bytes).unwrap();
-    bytes
 }
 
 fn sha1_hex(bytes: &[u8]) -> String {

@@ -305,10 +305,8 @@ fn list_search_update_delete() {
     );
 
     // A desktop client is in the video's swarm (HTTP tracker).
-    let hash_escaped: String = hex_to_bytes(first["infoHash"].as_str().unwrap())
-        .iter()
-        .map(|b| format!("%{b:02X}"))
-        .collect();
+    let info_hash = client_core::InfoHash::from_hex(first["infoHash"].as_str().unwrap()).unwrap();
+    let hash_escaped = client_core::tracker::http::percent_encode(info_hash.as_bytes());
     let announce = format!(
         "{}/tracker/announce?info_hash={hash_escaped}&peer_id=-XX0001-000000000001&port=6881\
          &uploaded=0&downloaded=0&left=10&compact=1",
@@ -328,13 +326,6 @@ fn list_search_update_delete() {
     assert_eq!(files_in(&pod.data_path().join("media")).len(), 1);
     assert_eq!(pod.get_json("/api/v1/server/stats")["trackerPeers"], 0);
     assert!(bytes_of(get(&announce)).starts_with(b"d14:failure"));
-}
-
-fn hex_to_bytes(hex: &str) -> Vec<u8> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 /// Sends only the headers of an upload declaring `len` bytes (with the admin token or, `None`,

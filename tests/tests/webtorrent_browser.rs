@@ -94,10 +94,12 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let clip = media::noisy_clip(dir.path(), 12, 2);
         let video = pod.upload_file(&clip, "WebTorrent interop clip");
-        let bytes = get_bytes(video["fileUrl"].as_str().unwrap());
+        let bytes = shoal_tests::get_bytes(video["fileUrl"].as_str().unwrap());
         assert_eq!(bytes.len() as u64, video["size"].as_u64().unwrap());
-        let torrent = Metainfo::parse(&get_bytes(video["torrentUrl"].as_str().unwrap()))
-            .expect("the pod's torrent parses");
+        let torrent = Metainfo::parse(&shoal_tests::get_bytes(
+            video["torrentUrl"].as_str().unwrap(),
+        ))
+        .expect("the pod's torrent parses");
         Self {
             pod,
             video,
@@ -127,7 +129,7 @@ impl Setup {
             .iter()
             .map(|b| format!("%{b:02X}"))
             .collect();
-        let answer = get_bytes(&format!(
+        let answer = shoal_tests::get_bytes(&format!(
             "{}/tracker/scrape?info_hash={escaped}",
             self.pod.url()
         ));
@@ -184,19 +186,6 @@ fn webtorrent_bundle() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn get_bytes(url: &str) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(
-        &mut ureq::get(url)
-            .call()
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-            .into_reader(),
-        &mut bytes,
-    )
-    .unwrap();
-    bytes
 }
 
 fn sha1_hex(bytes: &[u8]) -> String {

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use client_core::bencode;
 use client_core::metainfo::Metainfo;
+use client_core::tracker::http::percent_encode;
 use serde_json::{json, Value};
 use shoal_tests::browser::{Browser, Kind};
 use shoal_tests::media;
@@ -219,8 +220,10 @@ pub fn piece_throughput(pod: &TestPod, dir: &Path) {
     // A video, because the pod takes media only: grain at 8 Mbit/s makes 60 s about 60 MB.
     let clip = media::noisy_clip(dir, 60, 8);
     let video = pod.upload_file(&clip, "Throughput test");
-    let torrent = Metainfo::parse(&get_bytes(video["torrentUrl"].as_str().unwrap()))
-        .expect("the pod's torrent parses");
+    let torrent = Metainfo::parse(&shoal_tests::get_bytes(
+        video["torrentUrl"].as_str().unwrap(),
+    ))
+    .expect("the pod's torrent parses");
     let tracker = format!("{}/tracker/socket", pod.url().replacen("http", "ws", 1));
     let info_hash = video["infoHash"].as_str().unwrap().to_owned();
     let content = Content {
@@ -228,7 +231,7 @@ pub fn piece_throughput(pod: &TestPod, dir: &Path) {
         scrape: format!(
             "{}/tracker/scrape?info_hash={}",
             pod.url(),
-            url_encode_bytes(torrent.info_hash.as_bytes())
+            percent_encode(torrent.info_hash.as_bytes())
         ),
         info_hash_bytes: torrent.info_hash.as_bytes().to_vec(),
         file_url: video["fileUrl"].as_str().unwrap().to_owned(),
@@ -237,7 +240,7 @@ pub fn piece_throughput(pod: &TestPod, dir: &Path) {
         // Only the info-hash and the tracker: no WebSeed (`ws=`) and no .torrent URL (`xs=`).
         magnet: format!(
             "magnet:?xt=urn:btih:{info_hash}&tr={}",
-            url_encode(&tracker)
+            percent_encode(tracker.as_bytes())
         ),
         info_hash,
         tracker,
@@ -399,7 +402,7 @@ fn leave(a: &Browser, b: &Browser, c: &Content) {
 
 /// Seeders plus leechers in the file's swarm, as the tracker's scrape (BEP 48) says.
 fn swarm_size(c: &Content) -> i64 {
-    let Ok(answer) = bencode::decode(&get_bytes(&c.scrape)) else {
+    let Ok(answer) = bencode::decode(&shoal_tests::get_bytes(&c.scrape)) else {
         return 0;
     };
     let counts = answer
@@ -448,34 +451,4 @@ fn errors(browser: &Browser) -> String {
         .page_errors()
         .map(|e| format!("{e:?}"))
         .unwrap_or_else(|e| e.to_string())
-}
-
-fn get_bytes(url: &str) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(
-        &mut ureq::get(url)
-            .call()
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-            .into_reader(),
-        &mut bytes,
-    )
-    .unwrap();
-    bytes
-}
-
-/// Percent-encodes a URL for a magnet's `tr=` parameter.
-fn url_encode(s: &str) -> String {
-    url_encode_bytes(s.as_bytes())
-}
-
-fn url_encode_bytes(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|&b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
