@@ -162,6 +162,21 @@ impl Setup {
     }
 
     /// A browser on Shoal's example page, before any torrent is added.
+    /// Shoal's client holding the whole video, fetched from the WebSeed (no peer has it yet).
+    fn shoal_seeder(&self, kind: Kind) -> Browser {
+        let seeder = self.shoal_page(
+            kind,
+            &format!("?id={}", self.video["torrentUrl"].as_str().unwrap()),
+        );
+        wait_for(
+            &seeder,
+            "Shoal's client to hold every piece",
+            "const t = window.shoalTorrent; return !!t && t.stats().done;",
+            STEP_LIMIT,
+        );
+        seeder
+    }
+
     fn shoal_page(&self, kind: Kind, query: &str) -> Browser {
         let browser = Browser::launch(kind).unwrap();
         browser
@@ -368,16 +383,7 @@ fn shoal_downloads_from_webtorrent(seeder_kind: Kind, viewer_kind: Kind) {
 fn webtorrent_downloads_from_shoal(seeder_kind: Kind, leecher_kind: Kind) {
     let setup = Setup::start();
     // Shoal's client fetches the video (from the WebSeed: there is no other peer yet).
-    let seeder = setup.shoal_page(
-        seeder_kind,
-        &format!("?id={}", setup.video["torrentUrl"].as_str().unwrap()),
-    );
-    wait_for(
-        &seeder,
-        "Shoal's client to hold every piece",
-        "const t = window.shoalTorrent; return !!t && t.stats().done;",
-        STEP_LIMIT,
-    );
+    let seeder = setup.shoal_seeder(seeder_kind);
     let before = seeder
         .execute("return window.shoalTorrent.stats();", vec![])
         .unwrap();
@@ -506,16 +512,7 @@ fn assert_got_the_file_from_shoal(setup: &Setup, seeder: &Browser, leeched: &Val
 fn webtorrent_visitors_one_after_another_all_get_the_video_from_shoal() {
     const VISITORS: u64 = 25;
     let setup = Setup::start();
-    let seeder = setup.shoal_page(
-        Kind::Chromium,
-        &format!("?id={}", setup.video["torrentUrl"].as_str().unwrap()),
-    );
-    wait_for(
-        &seeder,
-        "Shoal's client to hold every piece",
-        "const t = window.shoalTorrent; return !!t && t.stats().done;",
-        STEP_LIMIT,
-    );
+    let seeder = setup.shoal_seeder(Kind::Chromium);
     let magnet = format!(
         "magnet:?xt=urn:btih:{}&tr={}",
         setup.video["infoHash"].as_str().unwrap(),
