@@ -6,7 +6,7 @@
 //!
 //! Modules: [`config`] (flags and environment), [`db`] (SQLite and migrations), [`api`] (JSON
 //! endpoints under `/api/v1`), [`bundle`] (the built web app with SPA fallback), [`auth`] (the
-//! interim admin token).
+//! interim admin token), [`serve`] (the accept loop).
 
 pub mod api;
 pub mod auth;
@@ -16,6 +16,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod media;
+pub mod serve;
 pub mod stats;
 pub mod tracker;
 pub mod upload;
@@ -183,23 +184,11 @@ pub async fn start(mut config: Config) -> anyhow::Result<RunningPod> {
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app(pod.clone());
     let stopping = pod.clone();
-    // No Nagle: tracker signalling is many small WebSocket messages, and Nagle plus the peer's
-    // delayed ACK stalls the second of two back-to-back writes by up to 40 ms.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.await;
-            // Upgraded WebSockets outlive the graceful shutdown: end the tracker's tasks.
-            stopping.tracker().shutdown();
-        })
-        .await
-    });
+    let task = tokio::spawn(serve::serve(listener, router, async move {
+        let _ = stopped.await;
+        // Upgraded WebSockets outlive the graceful shutdown: end the tracker's tasks.
+        stopping.tracker().shutdown();
+    }));
     tracing::info!(%addr, "pod listening");
     Ok(RunningPod {
         addr,

@@ -294,6 +294,117 @@ async fn stopping_the_pod_closes_tracker_sockets() {
     assert_eq!(tracker_pod.tracker().peer_count(), 0);
 }
 
+/// The tracker's WebSocket framing as a client sees it on the wire: the handshake, a message
+/// that arrives a byte at a time, pings, and the close codes of a message too big and of a frame
+/// the RFC forbids.
+#[tokio::test]
+async fn websocket_framing_on_the_wire() {
+    let (pod, _dir) = start_pod().await;
+
+    // A plain GET is told to upgrade.
+    let (status, _) = http_get(&pod, "/tracker/socket").await;
+    assert!(status.contains(" 426 "), "{status}");
+
+    // The RFC's example key gets the RFC's accept; then an announce sent one byte per write,
+    // masked as browsers do, is answered.
+    let mut tcp = TcpStream::connect(pod.addr).await.expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    tcp.write_all(
+        b"GET /tracker/socket HTTP/1.1\r\nHost: pod\r\nUpgrade: websocket\r\n\
+          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+          Sec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .expect("handshake sent");
+    let head = read_until(&mut tcp, b"\r\n\r\n").await;
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="));
+    let request = announce(&peer_id(b'W'), json!(0), json!([])).to_string();
+    for byte in masked_frame(0x1, request.as_bytes()) {
+        tcp.write_all(&[byte]).await.expect("byte sent");
+    }
+    let (opcode, payload) = read_frame(&mut tcp).await;
+    assert_eq!(opcode, 0x1);
+    let response: Value = serde_json::from_slice(&payload).expect("JSON");
+    assert_eq!(response["action"], "announce");
+    assert!(response["interval"].is_number(), "{response}");
+
+    // A ping is answered with a pong carrying its bytes.
+    tcp.write_all(&masked_frame(0x9, b"are you there"))
+        .await
+        .expect("ping sent");
+    assert_eq!(read_frame(&mut tcp).await, (0xA, b"are you there".to_vec()));
+
+    // A frame without a mask is a protocol error: close 1002, then the pod hangs up.
+    tcp.write_all(&[0x81, 0x02, b'h', b'i'])
+        .await
+        .expect("sent");
+    let (opcode, payload) = read_frame(&mut tcp).await;
+    assert_eq!((opcode, &payload[..2]), (0x8, &1002u16.to_be_bytes()[..]));
+    assert_eq!(tcp.read(&mut [0; 16]).await.expect("read"), 0, "hung up");
+
+    // A message over the limit is refused from its header: close 1009.
+    let mut socket = connect(&pod).await;
+    let big = "x".repeat(client_core::tracker::ws::MAX_MESSAGE_LEN + 1);
+    let _ = socket.send(Message::text(big)).await;
+    let code = loop {
+        match socket.next().await {
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => continue,
+            _ => break None,
+        }
+    };
+    assert_eq!(code, Some(1009));
+    pod.stop().await.expect("stops");
+}
+
+/// A client frame: final, masked.
+fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x80 | opcode];
+    match payload.len() {
+        n @ 0..=125 => frame.push(0x80 | n as u8),
+        n => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+async fn read_until(tcp: &mut TcpStream, end: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    while !bytes.ends_with(end) {
+        let mut byte = [0];
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte))
+            .await
+            .expect("bytes within 5 s")
+            .expect("read");
+        assert_eq!(n, 1, "connection closed");
+        bytes.push(byte[0]);
+    }
+    bytes
+}
+
+/// One server frame (never masked, never fragmented by the pod): (opcode, payload).
+async fn read_frame(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut head = [0; 2];
+    tcp.read_exact(&mut head).await.expect("frame header");
+    assert_eq!(head[0] & 0xF0, 0x80, "final, no RSV bits");
+    assert_eq!(head[1] & 0x80, 0, "servers do not mask");
+    let len = match head[1] & 0x7F {
+        126 => usize::from(tcp.read_u16().await.expect("length")),
+        127 => tcp.read_u64().await.expect("length") as usize,
+        n => usize::from(n),
+    };
+    let mut payload = vec![0; len];
+    tcp.read_exact(&mut payload).await.expect("payload");
+    (head[0] & 0x0F, payload)
+}
+
 /// One raw HTTP/1.1 GET; returns (status line, body).
 async fn http_get(pod: &RunningPod, target: &str) -> (String, Vec<u8>) {
     http_get_with(pod, target, "").await

@@ -26,6 +26,7 @@
 mod http;
 mod outbox;
 pub mod swarm;
+mod websocket;
 mod ws;
 
 use std::collections::HashMap;

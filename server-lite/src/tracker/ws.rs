@@ -2,7 +2,8 @@
 //! connection that moves messages between the socket and [`Tracker`]. No protocol logic here.
 //!
 //! One task per connection, with one small bounded queue (other peers' relayed offers and
-//! answers) and small socket buffers, keeps an idle connection to a few KiB. The task ends
+//! answers). The WebSocket framing is ours (`websocket.rs`) so that an idle connection holds no
+//! buffer at all, whatever it received before: a few hundred bytes of task. The task ends
 //! when the peer closes, errs, stays silent (not even a pong) past the idle timeout, does not
 //! take a message within the send timeout, or when the pod shuts down; in every case its peers
 //! leave their swarms.
@@ -10,41 +11,47 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use bytes::BytesMut;
 use client_core::tracker::ws::{Action, Failure, ServerMessage, MAX_MESSAGE_LEN};
 use client_core::InfoHash;
-use futures_util::SinkExt;
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 
 use super::outbox::Outbox;
 use super::swarm::ConnId;
+use super::websocket::{self, Decoder, Message};
 use super::{Connection, Tracker};
 use crate::Pod;
 
-/// Initial read buffer of a socket (tungstenite's default is 128 KiB, allocated up front for
-/// every connection). It grows to fit a big message (an announce with offers is 5–20 KB) and,
-/// tungstenite being what it is, stays that size.
-const READ_BUFFER: usize = 512;
+/// Bytes asked of the socket per read when the next frame's size is not known yet: enough for
+/// an announce without offers, or the header of one with. The buffer lives only while bytes
+/// are arriving (see `Socket::read`).
+const READ_CHUNK: usize = 4 * 1024;
 
 /// Messages collected before one write to the socket. Under load a connection often has its
 /// announce's answer and several relayed offers waiting: one write (one syscall, one TCP segment)
-/// for all of them costs far less than one each. The buffer keeps its size afterwards, so it is
-/// kept small: a few offers' worth.
-const WRITE_BATCH: usize = 4 * 1024;
+/// for all of them costs far less than one each.
+const WRITE_BATCH: usize = 16 * 1024;
 
-/// `GET /tracker/socket`.
+/// `GET /tracker/socket`: the WebSocket opening handshake (RFC 6455 §4.2), then one task for
+/// the connection.
 pub(super) async fn socket(
     State(pod): State<Pod>,
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    mut request: Request,
 ) -> Response {
-    let ip = client_ip(&pod, connect_info, &headers);
+    let accept = match handshake(request.headers()) {
+        Ok(accept) => accept,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let ip = client_ip(&pod, connect_info, request.headers());
     let connection = match pod.tracker().connect(ip) {
         Ok(connection) => connection,
         Err(err) => {
@@ -52,19 +59,92 @@ pub(super) async fn socket(
             return (StatusCode::SERVICE_UNAVAILABLE, err.to_string()).into_response();
         }
     };
-    // Dropped with the callback if the upgrade fails, or when the task ends: either way the
-    // connection is unregistered.
+    // Dropped if the upgrade fails, or when the task ends: either way the connection is
+    // unregistered.
     let guard = Registered {
         pod,
         id: connection.id,
     };
-    upgrade
-        .max_message_size(MAX_MESSAGE_LEN)
-        .max_frame_size(MAX_MESSAGE_LEN)
-        .read_buffer_size(READ_BUFFER)
-        // Collect a batch (see `send_batch`) rather than 128 KiB first; flushed after each batch.
-        .write_buffer_size(WRITE_BATCH)
-        .on_upgrade(move |socket| run(socket, connection, guard))
+    let upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        // The pod serves plain TCP (`start`), so the upgraded connection is its TcpStream, with
+        // whatever the client sent after its request already read.
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                // `read_buf` is a slice of hyper's whole read buffer (8 KiB and more): copied
+                // out, then dropped before the connection settles in.
+                let socket = Socket::new(parts.io.into_inner(), &parts.read_buf);
+                drop(parts.read_buf);
+                run(socket, connection, guard).await;
+            }
+            Err(_) => tracing::error!("tracker socket upgraded over something not TCP"),
+        }
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
+        .into_response()
+}
+
+/// Checks an upgrade request (§4.2.1) and returns its `Sec-WebSocket-Accept`.
+fn handshake(headers: &HeaderMap) -> Result<HeaderValue, Refusal> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|item| item.trim().eq_ignore_ascii_case(token))
+    };
+    if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
+        return Err(Refusal {
+            status: StatusCode::UPGRADE_REQUIRED,
+            hint: Some((header::UPGRADE, "websocket")),
+            message: "this is the WebSocket tracker: connect with a WebSocket",
+        });
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION) != Some(&HeaderValue::from_static("13")) {
+        return Err(Refusal {
+            status: StatusCode::UPGRADE_REQUIRED,
+            hint: Some((header::SEC_WEBSOCKET_VERSION, "13")),
+            message: "unsupported WebSocket version (13 is)",
+        });
+    }
+    headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .and_then(|key| key.to_str().ok())
+        .and_then(websocket::accept_key)
+        .and_then(|accept| HeaderValue::from_str(&accept).ok())
+        .ok_or(Refusal {
+            status: StatusCode::BAD_REQUEST,
+            hint: None,
+            message: "missing or invalid Sec-WebSocket-Key",
+        })
+}
+
+/// An upgrade request refused: the status, a header saying what would be accepted, and why.
+struct Refusal {
+    status: StatusCode,
+    hint: Option<(header::HeaderName, &'static str)>,
+    message: &'static str,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.message).into_response();
+        if let Some((name, value)) = self.hint {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+        response
+    }
 }
 
 /// The client's address: the socket's (loopback for a router driven in-process by a test), or,
@@ -109,13 +189,88 @@ impl Drop for Registered {
 enum End {
     ClosedByPeer,
     SocketError,
+    ProtocolError,
     Idle,
     TooSlow,
     Dropped,
     Shutdown,
 }
 
-async fn run(mut socket: WebSocket, mut connection: Connection, guard: Registered) {
+/// A connection's socket: the TCP stream, the bytes received and not yet decoded, and the
+/// frames waiting to be written.
+///
+/// Invariant between two events: `received` holds no whole message (all were taken out and
+/// answered), and it owns no memory at all when it is empty, which is what an idle connection
+/// costs (`Socket::read`); `unsent` is empty.
+struct Socket {
+    stream: TcpStream,
+    received: BytesMut,
+    decoder: Decoder,
+    unsent: Vec<u8>,
+}
+
+impl Socket {
+    fn new(stream: TcpStream, already_read: &[u8]) -> Self {
+        Self {
+            stream,
+            received: BytesMut::from(already_read),
+            decoder: Decoder::new(MAX_MESSAGE_LEN),
+            unsent: Vec::new(),
+        }
+    }
+
+    /// Reads what the socket has, once it is readable. `Ok(false)`: the peer closed it.
+    async fn read(&mut self) -> std::io::Result<bool> {
+        loop {
+            // `poll_read_ready`, not `readable()`: it puts this task's waker in the stream's
+            // one reader slot, where hyper's connection task left its own after the handshake;
+            // that waker kept the finished task's memory (1.6 KiB) alive until the first
+            // message arrived.
+            std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)).await?;
+            // The buffer is allocated here, while bytes are arriving: the size of the frame
+            // under way when its header is in, a small chunk otherwise.
+            let wanted = self
+                .decoder
+                .frame_len(&self.received)
+                .map_or(READ_CHUNK, |len| len - self.received.len())
+                .max(READ_CHUNK);
+            self.received.reserve(wanted);
+            match self.stream.try_read_buf(&mut self.received) {
+                Ok(0) => return Ok(false),
+                Ok(_) => return Ok(true),
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                    // The readiness was stale (tokio clears it only on `WouldBlock`, so this is
+                    // the usual wait after a read): let go of a buffer that holds nothing
+                    // before waiting, or every idle connection would keep one.
+                    if self.received.is_empty() {
+                        self.received = BytesMut::new();
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// The next whole message received, if any. Once none is left and no bytes wait, the read
+    /// buffer is released.
+    fn next_message(&mut self) -> Result<Option<Message>, websocket::ProtocolError> {
+        let message = self.decoder.decode(&mut self.received);
+        if self.received.is_empty() && self.received.capacity() > 0 {
+            self.received = BytesMut::new();
+        }
+        message
+    }
+
+    /// Writes every frame encoded into `unsent`, within `limit`. `false` if the socket failed
+    /// or the peer does not read.
+    async fn flush(&mut self, limit: Duration) -> bool {
+        let unsent = std::mem::take(&mut self.unsent);
+        let written = timeout(limit, self.stream.write_all(&unsent)).await;
+        matches!(written, Ok(Ok(())))
+    }
+}
+
+async fn run(mut socket: Socket, mut connection: Connection, guard: Registered) {
     let tracker: &Tracker = guard.pod.tracker();
     let config = tracker.config();
     let conn = connection.id;
@@ -125,35 +280,59 @@ async fn run(mut socket: WebSocket, mut connection: Connection, guard: Registere
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let allowed = |hash: &InfoHash| guard.pod.catalogue().contains(hash);
 
-    let end = loop {
-        tokio::select! {
-            incoming = socket.recv() => {
-                let Some(Ok(message)) = incoming else {
-                    break End::SocketError;
-                };
-                last_heard = Instant::now();
-                let reply = match message {
-                    Message::Text(text) => tracker.handle_ws_text(conn, text.as_str(), allowed),
+    let end = 'connection: loop {
+        // Messages already received (the client may have sent some with its handshake) are
+        // answered before waiting for anything else.
+        loop {
+            match socket.next_message() {
+                Ok(None) => break,
+                Ok(Some(Message::Data(bytes))) => {
                     // bittorrent-tracker's server parses binary frames as UTF-8 JSON too.
-                    Message::Binary(bytes) => match std::str::from_utf8(&bytes) {
+                    let reply = match std::str::from_utf8(&bytes) {
                         Ok(text) => tracker.handle_ws_text(conn, text, allowed),
                         Err(_) => Some(not_utf8()),
-                    },
-                    // tungstenite answers pings itself; a pong only proves liveness.
-                    Message::Ping(_) | Message::Pong(_) => None,
-                    Message::Close(_) => break End::ClosedByPeer,
-                };
-                if let Some(reply) = reply {
-                    let batch = send_batch(&mut socket, reply, &connection.outbox, send_timeout);
-                    if !batch.await {
-                        break End::TooSlow;
+                    };
+                    if let Some(reply) = reply {
+                        websocket::encode_text(&mut socket.unsent, &reply);
                     }
                 }
+                Ok(Some(Message::Ping(payload))) => {
+                    websocket::encode_pong(&mut socket.unsent, &payload)
+                }
+                // A pong only proves liveness, as every message does.
+                Ok(Some(Message::Pong)) => {}
+                Ok(Some(Message::Close)) => {
+                    websocket::encode_close(&mut socket.unsent, 1000, "");
+                    socket.flush(Duration::from_secs(1)).await;
+                    break 'connection End::ClosedByPeer;
+                }
+                Err(err) => {
+                    tracing::debug!(conn = conn.0, %err, "tracker socket protocol error");
+                    websocket::encode_close(&mut socket.unsent, err.close_code(), &err.to_string());
+                    socket.flush(Duration::from_secs(1)).await;
+                    break 'connection End::ProtocolError;
+                }
             }
+        }
+        if !socket.unsent.is_empty() {
+            take_queued(&mut socket.unsent, &connection.outbox);
+            if !socket.flush(send_timeout).await {
+                break End::TooSlow;
+            }
+        }
+
+        tokio::select! {
+            read = socket.read() => match read {
+                Ok(true) => last_heard = Instant::now(),
+                Ok(false) => break End::ClosedByPeer,
+                Err(_) => break End::SocketError,
+            },
             queued = connection.outbox.recv() => {
                 // `None`: the tracker dropped this connection.
                 let Some(text) = queued else { break End::Dropped };
-                if !send_batch(&mut socket, text, &connection.outbox, send_timeout).await {
+                websocket::encode_text(&mut socket.unsent, &text);
+                take_queued(&mut socket.unsent, &connection.outbox);
+                if !socket.flush(send_timeout).await {
                     break End::TooSlow;
                 }
             }
@@ -161,22 +340,29 @@ async fn run(mut socket: WebSocket, mut connection: Connection, guard: Registere
                 if last_heard.elapsed() > config.idle_timeout {
                     break End::Idle;
                 }
-                if !send(&mut socket, Message::Ping(Default::default()), send_timeout).await {
+                websocket::encode_ping(&mut socket.unsent);
+                if !socket.flush(send_timeout).await {
                     break End::TooSlow;
                 }
             }
             _ = stopping(&mut connection.shutdown) => {
-                let close = Message::Close(Some(CloseFrame {
-                    code: 1001, // going away
-                    reason: "pod shutting down".into(),
-                }));
-                let _ = send(&mut socket, close, Duration::from_secs(1)).await;
+                websocket::encode_close(&mut socket.unsent, 1001, "pod shutting down");
+                socket.flush(Duration::from_secs(1)).await;
                 break End::Shutdown;
             }
         }
     };
     tracing::debug!(conn = conn.0, ?end, "tracker connection ended");
     // `guard` drops here: the connection's peers leave their swarms.
+}
+
+/// Appends relays already queued for this connection to a batch, up to about [`WRITE_BATCH`]
+/// bytes: written together, they cost one syscall and one TCP segment.
+fn take_queued(batch: &mut Vec<u8>, outbox: &Outbox) {
+    while batch.len() < WRITE_BATCH {
+        let Some(next) = outbox.try_recv() else { break };
+        websocket::encode_text(batch, &next);
+    }
 }
 
 /// Resolves once the pod shuts down (or the tracker is gone).
@@ -189,32 +375,6 @@ async fn stopping(shutdown: &mut watch::Receiver<bool>) {
             return;
         }
     }
-}
-
-/// Sends one message within `limit`. `false` if the socket failed or the peer does not read.
-async fn send(socket: &mut WebSocket, message: Message, limit: Duration) -> bool {
-    matches!(timeout(limit, socket.send(message)).await, Ok(Ok(())))
-}
-
-/// Sends `first` and whatever else is already queued for this connection (up to about
-/// [`WRITE_BATCH`] bytes), then flushes once, all within `limit`.
-async fn send_batch(
-    socket: &mut WebSocket,
-    first: String,
-    outbox: &Outbox,
-    limit: Duration,
-) -> bool {
-    let batch = async {
-        let mut bytes = first.len();
-        socket.feed(Message::text(first)).await?;
-        while bytes < WRITE_BATCH {
-            let Some(next) = outbox.try_recv() else { break };
-            bytes += next.len();
-            socket.feed(Message::text(next)).await?;
-        }
-        socket.flush().await
-    };
-    matches!(timeout(limit, batch).await, Ok(Ok(())))
 }
 
 fn not_utf8() -> String {
