@@ -33,29 +33,56 @@ use shoal_tests::media;
 use shoal_tests::pod::TestPod;
 
 /// Pages the benchmark adds to a copy of the app's bundle (same origin as the pod).
-const PLAIN_PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>plain</title>
-<video id="player" muted autoplay playsinline></video>
-<script>
-  const v = document.getElementById('player');
-  window.stalls = 0; let started = false;
-  v.addEventListener('timeupdate', () => { if (!started && v.currentTime > 0) { started = true; window.firstFrameMs = performance.now(); } });
-  v.addEventListener('waiting', () => { if (started) window.stalls++; });
-  v.src = new URLSearchParams(location.search).get('src');
-</script>"#;
+/// What every page measures, the same way: `window.firstFrameMs`, when the first frame is
+/// presented (`requestVideoFrameCallback`, which both browsers have; the first `timeupdate`
+/// past 0 otherwise, which Chromium fires only every 250 ms), and `window.stalls`, the `waiting`
+/// events once playback has advanced. A macro so that `concat!` puts it inline in each page: a
+/// script file would cost every page one more fetch.
+macro_rules! probe {
+    () => {
+        r#"<script>
+  const probed = document.querySelector('video');
+  window.stalls = 0; let advanced = false;
+  const shown = (now) => { window.firstFrameMs = window.firstFrameMs || now; };
+  if (probed.requestVideoFrameCallback) probed.requestVideoFrameCallback((now) => shown(now));
+  probed.addEventListener('timeupdate', () => {
+    if (!advanced && probed.currentTime > 0) { advanced = true; shown(performance.now()); }
+  });
+  probed.addEventListener('waiting', () => { if (advanced) window.stalls++; });
+</script>"#
+    };
+}
+pub(crate) use probe;
 
-const SHOAL_PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>shoal</title>
+const PLAIN_PAGE: &str = concat!(
+    r#"<!doctype html><meta charset="utf-8"><title>plain</title>
+<video id="player" muted autoplay playsinline></video>"#,
+    probe!(),
+    r#"<script>
+  document.getElementById('player').src = new URLSearchParams(location.search).get('src');
+</script>"#
+);
+
+/// Shoal's client streaming `?id=` (a .torrent URL), as the README's embedding snippet does:
+/// the client's module, its wasm and the .torrent are all fetched while the page loads (the
+/// API's own fetch of the .torrent then finds it preloaded).
+const SHOAL_PAGE: &str = concat!(
+    r#"<!doctype html><meta charset="utf-8"><title>shoal</title>
 <link rel="modulepreload" href="./client/shoal-client.js">
 <link rel="preload" href="./client/shoal-client_bg.wasm" as="fetch" type="application/wasm" crossorigin>
-<video id="player" muted autoplay playsinline></video>
-<script type="module">
+<script>
+  const preload = Object.assign(document.createElement('link'), { rel: 'preload', as: 'fetch', crossOrigin: 'anonymous' });
+  preload.href = new URLSearchParams(location.search).get('id');
+  document.head.append(preload);
+</script>
+<video id="player" muted autoplay playsinline></video>"#,
+    probe!(),
+    r#"<script type="module">
   import init, { Client } from './client/shoal-client.js';
   const v = document.getElementById('player');
   // Where the time to first frame goes (printed with BENCH_MARKS=1).
   const marks = window.marks = { module: performance.now() };
   for (const e of ['loadedmetadata', 'canplay', 'playing']) v.addEventListener(e, () => { marks[e] = marks[e] || performance.now(); });
-  window.stalls = 0; let started = false;
-  v.addEventListener('timeupdate', () => { if (!started && v.currentTime > 0) { started = true; window.firstFrameMs = performance.now(); } });
-  v.addEventListener('waiting', () => { if (started) window.stalls++; });
   await init();
   marks.init = performance.now();
   const client = new Client({});
@@ -64,19 +91,19 @@ const SHOAL_PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>shoal</t
   window.shoalTorrent = torrent;
   torrent.streamTo(v, {});
   v.play().catch(() => {});
-</script>"#;
+</script>"#
+);
 
 /// WebTorrent JS streaming the same torrent into a `<video>` the way its documentation says:
 /// its service worker serves the file to the element, pieces come from the WebSeed and peers.
-const WEBTORRENT_PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>webtorrent</title>
+const WEBTORRENT_PAGE: &str = concat!(
+    r#"<!doctype html><meta charset="utf-8"><title>webtorrent</title>
 <script src="/page-errors.js"></script>
-<video id="player" muted autoplay playsinline></video>
-<script type="module">
+<video id="player" muted autoplay playsinline></video>"#,
+    probe!(),
+    r#"<script type="module">
   import WebTorrent from './webtorrent.min.js';
   const v = document.getElementById('player');
-  window.stalls = 0; let started = false;
-  v.addEventListener('timeupdate', () => { if (!started && v.currentTime > 0) { started = true; window.firstFrameMs = performance.now(); } });
-  v.addEventListener('waiting', () => { if (started) window.stalls++; });
   await navigator.serviceWorker.register('./sw.min.js', { scope: './' });
   const controller = await navigator.serviceWorker.ready;
   // WebTorrent refuses a worker that is still activating.
@@ -89,7 +116,8 @@ const WEBTORRENT_PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>web
     torrent.files[0].streamTo(v);
     v.play().catch(() => {});
   });
-</script>"#;
+</script>"#
+);
 
 fn bench_pod() -> (TestPod, tempfile::TempDir) {
     let bundle = tempfile::tempdir().unwrap();

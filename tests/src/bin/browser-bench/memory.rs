@@ -18,22 +18,21 @@ use shoal_tests::browser::{Browser, Kind};
 use shoal_tests::media;
 use shoal_tests::pod::TestPod;
 
-use crate::wait_value;
+use crate::{probe, wait_value};
 
 const TARGET_BYTES: u64 = 2 << 30;
 const RATE: f64 = 16.0;
 
 /// Shoal's client playing `?id=` at 16× once it starts, exposing what the benchmark samples.
-pub const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>shoal long video</title>
+pub const PAGE: &str = concat!(
+    r#"<!doctype html><meta charset="utf-8"><title>shoal long video</title>
 <script src="/page-errors.js"></script>
-<video id="player" muted autoplay playsinline></video>
-<script type="module">
+<video id="player" muted autoplay playsinline></video>"#,
+    probe!(),
+    r#"<script type="module">
   import init, { Client } from './client/shoal-client.js';
   const v = document.getElementById('player');
-  window.stalls = 0; let started = false;
   v.addEventListener('playing', () => { v.playbackRate = 16; });
-  v.addEventListener('timeupdate', () => { if (!started && v.currentTime > 0) { started = true; window.firstFrameMs = performance.now(); } });
-  v.addEventListener('waiting', () => { if (started) window.stalls++; });
   const wasm = await init();
   const client = new Client({});
   const torrent = await client.add(new URLSearchParams(location.search).get('id'), {});
@@ -47,7 +46,8 @@ pub const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>shoal long
              wasm: wasm.memory.buffer.byteLength, stalls: window.stalls,
              downloaded: s.downloaded_from_peers + s.downloaded_from_webseeds };
   };
-</script>"#;
+</script>"#
+);
 
 /// One sample of the run.
 struct Sample {
