@@ -325,6 +325,12 @@ pub async fn rewrite(input: &Path, output: &Path, codec_args: &[&str]) -> anyhow
         "+bitexact",
         "-movflags",
         "+frag_keyframe+empty_moov+default_base_moof+global_sidx",
+        // Within each 2 s fragment, video and audio alternate every 5 samples instead of all
+        // the video then all the audio: the player appends a fragment's verified beginning
+        // before the rest arrives, and the browser shows the first frame once it holds both
+        // tracks' first samples (the first few pieces), not the whole fragment.
+        "-frag_interleave",
+        "5",
         "-f",
         "mp4",
         &output_str,

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use client_core::media::plan::{Probe, ProbeStep};
 use serde_json::Value;
 use shoal_tests::browser::{Browser, Kind};
 use shoal_tests::media;
@@ -95,6 +96,82 @@ fn plays_and_seeks(kind: Kind) {
         .unwrap();
     let errors = browser.page_errors().unwrap();
     assert!(errors.is_empty(), "{}: {errors:?}", kind.name());
+}
+
+/// The first frame does not wait for its whole fragment: the WebSeed here answers only the
+/// requests for the first three quarters of the first fragment (2 s of a 4 Mbit/s clip, about
+/// 1 MB) and never the rest, yet the element gets a frame to show. Firefox only: Chromium's
+/// MediaSource takes no sample of an `mdat` before the whole of it is appended (measured: it
+/// stays at HAVE_METADATA with three quarters of the fragment in).
+#[test]
+fn the_first_frame_does_not_wait_for_its_fragment_in_firefox() {
+    let kind = Kind::Firefox;
+    let pod = TestPod::start();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = media::noisy_clip(dir.path(), 6, 4);
+    let video = pod.upload_file(&clip, "Partial fragment clip");
+    let fragment = first_fragment(&shoal_tests::get_bytes(video["fileUrl"].as_str().unwrap()));
+    let limit = fragment.start + (fragment.end - fragment.start) * 3 / 4;
+
+    let browser = Browser::launch(kind).unwrap();
+    browser
+        .goto(&format!("{}/client-example.html", pod.url()))
+        .unwrap();
+    wait_for(
+        &browser,
+        "the client",
+        "return !!window.shoalClient;",
+        Duration::from_secs(30),
+    );
+    browser
+        .execute(
+            "const [torrentUrl, limit] = arguments;
+             const realFetch = window.fetch.bind(window);
+             // Range requests from `limit` on never get an answer.
+             window.fetch = (input, init) => {
+               const headers = input instanceof Request ? input.headers : new Headers((init && init.headers) || {});
+               const range = /bytes=(\\d+)-/.exec(headers.get('range') || '');
+               return range && Number(range[1]) >= limit ? new Promise(() => {}) : realFetch(input, init);
+             };
+             window.shoalClient.add(torrentUrl, {}).then((torrent) => {
+               window.shoalTorrent = torrent;
+               torrent.streamTo(document.getElementById('player'), {});
+             });",
+            vec![video["torrentUrl"].clone(), limit.into()],
+        )
+        .unwrap();
+    wait_for(
+        &browser,
+        "a frame to show (HAVE_CURRENT_DATA)",
+        "return document.getElementById('player').readyState >= 2;",
+        Duration::from_secs(30),
+    );
+    let stats = browser
+        .execute("return window.shoalTorrent.stats();", vec![])
+        .unwrap();
+    assert!(
+        stats["downloaded_from_webseeds"].as_u64().unwrap() < fragment.end,
+        "the whole first fragment ({fragment:?}) came through the gate: {stats}"
+    );
+    let errors = browser.page_errors().unwrap();
+    assert!(errors.is_empty(), "{}: {errors:?}", kind.name());
+}
+
+/// The byte range of the first media fragment of a pod's fragmented MP4, by its index.
+fn first_fragment(file: &[u8]) -> std::ops::Range<u64> {
+    let mut probe = Probe::new(file.len() as u64);
+    loop {
+        match probe.poll(&|_| true) {
+            ProbeStep::Need(range) => {
+                let end = range.end.min(file.len() as u64);
+                probe.feed(range.start, &file[range.start as usize..end as usize]);
+            }
+            ProbeStep::Ready(plan) => {
+                let index = plan.index().expect("the pod's MP4 has a fragment index");
+                return index.get(0).expect("a first fragment").byte_range.clone();
+            }
+        }
+    }
 }
 
 /// Media that did not come from a pod's normaliser: the pod keeps uploads as they are here,

@@ -495,22 +495,30 @@ impl Engine {
 
     /// `len` bytes of the torrent from `offset`, if every piece they span is held.
     pub fn read(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
-        let picker = self.picker.as_ref()?;
-        let end = offset.checked_add(len as u64)?;
-        if end > picker.total_length {
-            return None;
-        }
-        let mut out = Vec::with_capacity(len);
+        let bytes = self.read_available(offset, len);
+        (bytes.len() == len).then_some(bytes)
+    }
+
+    /// Up to `len` bytes of the torrent from `offset`: as far as the pieces held go without a
+    /// gap (empty when the first is missing).
+    pub fn read_available(&self, offset: u64, len: usize) -> Vec<u8> {
+        let Some(picker) = self.picker.as_ref() else {
+            return Vec::new();
+        };
+        let end = offset.saturating_add(len as u64).min(picker.total_length);
+        let mut out = Vec::new();
         let mut at = offset;
         while at < end {
             let piece = picker.piece_at(at);
-            let data = self.read_piece(piece)?;
+            let Some(data) = self.read_piece(piece) else {
+                break;
+            };
             let from = (at - picker.piece_offset(piece)) as usize;
             let take = ((end - at) as usize).min(data.len() - from);
             out.extend_from_slice(&data[from..from + take]);
             at += take as u64;
         }
-        Some(out)
+        out
     }
 
     /// Peer ids banned for sending corrupt data.

@@ -1,5 +1,6 @@
 //! Fragmented MP4 as pods write it: `ftyp moov sidx [sidx] moof mdat moof mdat … [mfra]`
-//! (ffmpeg `-movflags +frag_keyframe+empty_moov+default_base_moof+global_sidx`).
+//! (ffmpeg `-movflags +frag_keyframe+empty_moov+default_base_moof+global_sidx -frag_interleave 5`:
+//! within a fragment, video and audio alternate in runs of a few samples).
 //!
 //! [`Fmp4Layout::parse`] reads a growing prefix of the file until it has the init segment
 //! (`ftyp`+`moov`) and the `sidx` boxes in front of the first `moof`, and from them builds the

@@ -39,6 +39,10 @@ pub const BEHIND_S: f64 = 20.0;
 const DEFAULT_BYTES_PER_SEC: u64 = 250_000;
 /// Bytes per append when feeding in order (no index).
 const SEQUENTIAL_CHUNK: u64 = 256 * 1024;
+/// Fewest bytes of a fragment appended before the whole of it is verified. A fragment is 2 s
+/// of media (hundreds of KB); the browser shows its first frame once the keyframe's bytes are
+/// in, so the verified beginning goes in first, one piece or more at a time.
+const MIN_PARTIAL_APPEND: usize = 16 * 1024;
 
 pub struct Player {
     inner: Rc<RefCell<Inner>>,
@@ -70,6 +74,9 @@ struct Playing {
     init_appended: bool,
     /// Next fragment to append (indexed and remux feeds).
     next: usize,
+    /// Bytes of fragment `next` already appended (indexed feed): the SourceBuffer's parser is in
+    /// the middle of that fragment when this is not 0.
+    partial: u64,
     /// Media bytes per second, for the engine's deadlines.
     bytes_per_sec: u64,
     /// The playhead offset last told to the engine.
@@ -314,6 +321,7 @@ fn start_playing(inner: &mut Inner, inner_rc: &Rc<RefCell<Inner>>, plan: MediaPl
         buffer,
         init_appended: false,
         next: 0,
+        partial: 0,
         bytes_per_sec,
         told_offset: None,
         ended: false,
@@ -396,7 +404,13 @@ fn feed(inner: &mut Inner) {
         Feed::Indexed { index, .. } => match index.get(p.next) {
             None => None,
             Some(f) if f.start_time_s > now_s + AHEAD_S => return,
-            Some(f) => Some(read(&session, &f.byte_range)),
+            Some(f) => {
+                let from = f.byte_range.start + p.partial;
+                let rest = (f.byte_range.end - from) as usize;
+                let bytes = session.read_available(from, rest);
+                // All the rest, or enough of its beginning to be worth an append.
+                Some((bytes.len() >= rest.min(MIN_PARTIAL_APPEND)).then_some(bytes))
+            }
         },
         Feed::Remux(remuxer) => {
             match (remuxer.index().get(p.next), remuxer.fragment_plan(p.next)) {
@@ -436,7 +450,17 @@ fn feed(inner: &mut Inner) {
             if append(&p.buffer, &bytes) {
                 match &mut p.feed {
                     Feed::Sequential { next, .. } => *next += bytes.len() as u64,
-                    _ => p.next += 1,
+                    Feed::Indexed { index, .. } => {
+                        p.partial += bytes.len() as u64;
+                        let whole = index
+                            .get(p.next)
+                            .map_or(0, |f| f.byte_range.end - f.byte_range.start);
+                        if p.partial >= whole {
+                            p.next += 1;
+                            p.partial = 0;
+                        }
+                    }
+                    Feed::Remux(_) => p.next += 1,
                 }
             }
         }
@@ -515,10 +539,13 @@ fn on_seeking(inner_rc: &Rc<RefCell<Inner>>) {
         return; // already buffered there
     }
     let offset = index.get(target).map(|f| f.byte_range.start);
-    if p.buffer.updating() {
+    // A fragment half appended leaves the SourceBuffer's parser inside it: `abort` resets the
+    // parser (and stops an append under way) before the new fragment starts.
+    if p.buffer.updating() || p.partial > 0 {
         let _ = p.buffer.abort();
     }
     p.next = target;
+    p.partial = 0;
     p.ended = false;
     if let Some(offset) = offset {
         p.told_offset = Some(offset);

@@ -225,6 +225,10 @@ impl Session {
         self.0.borrow().engine.read(offset, len)
     }
 
+    pub fn read_available(&self, offset: u64, len: usize) -> Vec<u8> {
+        self.0.borrow().engine.read_available(offset, len)
+    }
+
     pub fn with_engine<T>(&self, f: impl FnOnce(&mut Engine) -> T) -> T {
         let result = f(&mut self.0.borrow_mut().engine);
         self.pump();
@@ -332,6 +336,10 @@ impl Session {
             let session = self.clone();
             let config = config.clone();
             spawn_local(async move {
+                // Offers wait for the next task: each RTCPeerConnection costs the main thread
+                // 3-4 ms, and the page's own continuation (`await client.add()`, then
+                // `streamTo`, which sends the first WebSeed requests) should not wait for them.
+                util::sleep(0).await;
                 let mut offers = Vec::new();
                 // Offers of one announce are gathered in parallel.
                 let made = futures_util::future::join_all((0..wanted).map(|_| {

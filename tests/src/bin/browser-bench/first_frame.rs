@@ -25,7 +25,8 @@ fn first_frame(kind: Kind, url: &str) -> Option<f64> {
     if std::env::var("BENCH_MARKS").is_ok() {
         if let Ok(marks) = browser.execute("return window.marks || null;", vec![]) {
             if !marks.is_null() {
-                eprintln!("{} {first:?} ms, marks {marks}", kind.name());
+                let page = url.split('?').next().unwrap_or(url);
+                eprintln!("{} {page}: {first:?} ms, marks {marks}", kind.name());
             }
         }
     }

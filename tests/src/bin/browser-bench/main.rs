@@ -42,6 +42,9 @@ macro_rules! probe {
     () => {
         r#"<script>
   const probed = document.querySelector('video');
+  // Where the time goes (printed with BENCH_MARKS=1); pages add their own steps.
+  const marks = window.marks = {};
+  for (const e of ['loadedmetadata', 'canplay', 'playing']) probed.addEventListener(e, () => { marks[e] = marks[e] || performance.now(); });
   window.stalls = 0; let advanced = false;
   const shown = (now) => { window.firstFrameMs = window.firstFrameMs || now; };
   if (probed.requestVideoFrameCallback) probed.requestVideoFrameCallback((now) => shown(now));
@@ -69,8 +72,9 @@ const PLAIN_PAGE: &str = concat!(
 const SHOAL_PAGE: &str = concat!(
     r#"<!doctype html><meta charset="utf-8"><title>shoal</title>
 <link rel="modulepreload" href="./client/shoal-client.js">
-<link rel="preload" href="./client/shoal-client_bg.wasm" as="fetch" type="application/wasm" crossorigin>
 <script>
+  // The wasm compiles while the module loads; `init` takes the compiled module.
+  window.shoalWasm = WebAssembly.compileStreaming(fetch('./client/shoal-client_bg.wasm'));
   const preload = Object.assign(document.createElement('link'), { rel: 'preload', as: 'fetch', crossOrigin: 'anonymous' });
   preload.href = new URLSearchParams(location.search).get('id');
   document.head.append(preload);
@@ -80,10 +84,8 @@ const SHOAL_PAGE: &str = concat!(
     r#"<script type="module">
   import init, { Client } from './client/shoal-client.js';
   const v = document.getElementById('player');
-  // Where the time to first frame goes (printed with BENCH_MARKS=1).
-  const marks = window.marks = { module: performance.now() };
-  for (const e of ['loadedmetadata', 'canplay', 'playing']) v.addEventListener(e, () => { marks[e] = marks[e] || performance.now(); });
-  await init();
+  marks.module = performance.now();
+  await init({ module_or_path: window.shoalWasm });
   marks.init = performance.now();
   const client = new Client({});
   const torrent = await client.add(new URLSearchParams(location.search).get('id'), {});
