@@ -49,6 +49,9 @@ const HUNGRY_INTERVAL_MS: u64 = 15_000;
 const LONELY_FIRST_WAIT_MS: u64 = 2_000;
 /// A WebSeed request that takes longer is aborted.
 const FETCH_TIMEOUT_MS: u32 = 60_000;
+/// Longest the first announce's offers wait for the first verified piece (see
+/// `Session::start_up_done`).
+const START_UP_MS: u64 = 250;
 
 /// Options of a session (from the JS API's options object).
 #[derive(Clone)]
@@ -336,10 +339,9 @@ impl Session {
             let session = self.clone();
             let config = config.clone();
             spawn_local(async move {
-                // Offers wait for the next task: each RTCPeerConnection costs the main thread
-                // 3-4 ms, and the page's own continuation (`await client.add()`, then
-                // `streamTo`, which sends the first WebSeed requests) should not wait for them.
-                util::sleep(0).await;
+                if event == Some(AnnounceEvent::Started) {
+                    session.start_up_done().await;
+                }
                 let mut offers = Vec::new();
                 // Offers of one announce are gathered in parallel.
                 let made = futures_util::future::join_all((0..wanted).map(|_| {
@@ -354,6 +356,24 @@ impl Session {
                 let json = session.0.borrow().announce_message(event, offers);
                 socket.send(json);
             });
+        }
+    }
+
+    /// Resolves once the first piece is verified (or held from the start, when seeding), or
+    /// after [`START_UP_MS`]. The first announce's offers wait for it: each RTCPeerConnection
+    /// costs the main thread 3-5 ms, which at start-up belongs to the first WebSeed pieces
+    /// (the first frame waits for them; peers help from the second second on).
+    async fn start_up_done(&self) {
+        let deadline = util::now().plus(START_UP_MS);
+        loop {
+            let held = {
+                let s = self.0.borrow();
+                s.destroyed || s.engine.stored_bytes() > 0
+            };
+            if held || util::now() >= deadline {
+                return;
+            }
+            util::sleep(10).await;
         }
     }
 
