@@ -29,16 +29,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::json;
 use server_lite::catalogue::Entry;
 use sha1::{Digest, Sha1};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const SWARMS: usize = 10;
 const OFFERS: usize = 5;
@@ -151,26 +147,137 @@ impl Drop for Server {
     }
 }
 
+/// A load client's WebSocket, framed by hand so that the load generator takes as little of the
+/// 2 shared cores as it can (it uses about as much CPU as the server it measures): the announce
+/// is sent as one frame with an all-zero mask (valid; the server unmasks it all the same, so its
+/// work is unchanged), and what arrives is only looked at, never decoded into strings. Pings go
+/// unanswered: a run is far shorter than any idle timeout.
+struct Socket {
+    stream: TcpStream,
+    received: Vec<u8>,
+    /// Bytes at the front of `received` that belong to the frame last returned.
+    taken: usize,
+}
+
+impl Socket {
+    async fn connect(url: &str) -> anyhow::Result<Self> {
+        let rest = url.strip_prefix("ws://").context("a ws:// URL")?;
+        let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let path = if path.is_empty() { "/" } else { path };
+        let mut stream = TcpStream::connect(host).await?;
+        stream.set_nodelay(true)?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut received = Vec::with_capacity(1024);
+        let head_end = loop {
+            if let Some(at) = memchr::memmem::find(&received, b"\r\n\r\n") {
+                break at + 4;
+            }
+            if stream.read_buf(&mut received).await? == 0 {
+                bail!("{url} closed the connection during the handshake");
+            }
+        };
+        if !received.starts_with(b"HTTP/1.1 101") {
+            bail!(
+                "{url} refused the upgrade: {}",
+                String::from_utf8_lossy(&received)
+            );
+        }
+        received.drain(..head_end);
+        Ok(Self {
+            stream,
+            received,
+            taken: 0,
+        })
+    }
+
+    async fn send_text(&mut self, text: &str) -> anyhow::Result<()> {
+        let mut frame = Vec::with_capacity(text.len() + 14);
+        frame.push(0x81);
+        match text.len() {
+            n @ 0..=125 => frame.push(0x80 | n as u8),
+            n @ 126..=0xFFFF => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&[0; 4]);
+        frame.extend_from_slice(text.as_bytes());
+        Ok(self.stream.write_all(&frame).await?)
+    }
+
+    /// The payload of the next text or binary frame (valid until the next call).
+    async fn next_data(&mut self) -> anyhow::Result<&[u8]> {
+        self.received.drain(..self.taken);
+        self.taken = 0;
+        loop {
+            if let Some((opcode, payload)) = frame_at_front(&self.received) {
+                self.taken = payload.end;
+                match opcode {
+                    0x1 | 0x2 => return Ok(&self.received[payload]),
+                    0x8 => bail!("the server closed the socket"),
+                    _ => {
+                        self.received.drain(..self.taken);
+                        self.taken = 0;
+                        continue;
+                    }
+                }
+            }
+            if self.stream.read_buf(&mut self.received).await? == 0 {
+                bail!("socket closed");
+            }
+        }
+    }
+
+    async fn close(mut self) {
+        let _ = self.stream.write_all(&[0x88, 0x80, 0, 0, 0, 0]).await;
+    }
+}
+
+/// The opcode and payload range of the whole (unmasked, server) frame at the front of `bytes`.
+fn frame_at_front(bytes: &[u8]) -> Option<(u8, std::ops::Range<usize>)> {
+    let [b0, b1, ..] = *bytes else { return None };
+    let (start, len) = match b1 & 0x7F {
+        126 => (
+            4,
+            usize::from(u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?)),
+        ),
+        127 => (
+            10,
+            u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize,
+        ),
+        n => (2, usize::from(n)),
+    };
+    (bytes.len() >= start + len).then(|| (b0 & 0x0F, start..start + len))
+}
+
 struct Client {
     socket: Socket,
-    peer_id: [u8; 20],
-    info_hash: [u8; 20],
+    /// JSON strings of the announce's fixed members, escaped once.
+    info_hash: String,
+    peer_id: String,
+    /// ASCII, so that offer ids need no escaping.
+    offer_suffix: String,
 }
 
 async fn connect(url: &str, i: usize) -> anyhow::Result<Client> {
-    // Small client buffers: thousands of idle clients live in this process.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0);
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+    let socket = Socket::connect(url)
         .await
         .with_context(|| format!("connect {url}"))?;
     let mut peer_id = *b"-BN0001-000000000000";
     peer_id[8..].copy_from_slice(format!("{i:012}").as_bytes());
     Ok(Client {
         socket,
-        peer_id,
-        info_hash: swarm_hash(i % SWARMS),
+        info_hash: serde_json::to_string(&bin(&swarm_hash(i % SWARMS)))?,
+        peer_id: serde_json::to_string(&bin(&peer_id))?,
+        offer_suffix: format!("{i:010}"),
     })
 }
 
@@ -184,40 +291,50 @@ async fn connect_all(url: &str, n: usize) -> anyhow::Result<Vec<Client>> {
         .collect()
 }
 
+/// A WebTorrent-like offer's SDP (~700 bytes), as a JSON string.
+fn sdp_json() -> &'static str {
+    static SDP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SDP.get_or_init(|| {
+        let sdp = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+             a=group:BUNDLE 0\r\na=msid-semantic: WMS\r\n\
+             m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n\
+             a=candidate:1 1 udp 2113937151 127.0.0.1 50000 typ host\r\n\
+             a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=ice-options:trickle\r\n\
+             a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+             a=setup:actpass\r\na=mid:0\r\na=sctp-port:5000\r\na=max-message-size:262144\r\n";
+        serde_json::to_string(sdp).expect("a string")
+    })
+}
+
+/// The announce a WebTorrent leecher sends, with `offers` offers whose ids are new each round.
 fn announce_json(client: &Client, round: u64, offers: usize) -> String {
-    let sdp = format!(
-        "v=0\r\no=- {round} 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
-         a=msid-semantic: WMS\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n\
-         c=IN IP4 0.0.0.0\r\na=candidate:1 1 udp 2113937151 127.0.0.1 50000 typ host\r\n\
-         a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=ice-options:trickle\r\n\
-         a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
-         a=setup:actpass\r\na=mid:0\r\na=sctp-port:5000\r\na=max-message-size:262144\r\n"
-    );
-    let offers: Vec<_> = (0..offers)
-        .map(|k| {
-            let mut offer_id = [0x80u8; 20];
-            offer_id[..8].copy_from_slice(&round.to_be_bytes());
-            offer_id[8] = k as u8;
-            offer_id[9..].copy_from_slice(&client.peer_id[9..]);
-            json!({"offer": {"type": "offer", "sdp": sdp}, "offer_id": bin(&offer_id)})
-        })
-        .collect();
-    let mut message = json!({
-        "action": "announce",
-        "info_hash": bin(&client.info_hash),
-        "peer_id": bin(&client.peer_id),
-        "numwant": offers.len(),
-        "uploaded": 0,
-        "downloaded": 0,
-        "left": 1000,
-    });
+    let sdp = sdp_json();
+    let mut message = String::with_capacity(300 + offers * (sdp.len() + 80));
+    message.push_str(r#"{"action":"announce","info_hash":"#);
+    message.push_str(&client.info_hash);
+    message.push_str(r#","peer_id":"#);
+    message.push_str(&client.peer_id);
+    message.push_str(&format!(
+        r#","numwant":{offers},"uploaded":0,"downloaded":0,"left":1000"#
+    ));
     if round == 0 {
-        message["event"] = json!("started");
+        message.push_str(r#","event":"started""#);
     }
-    if !offers.is_empty() {
-        message["offers"] = json!(offers);
+    if offers > 0 {
+        message.push_str(r#","offers":["#);
+        for k in 0..offers {
+            if k > 0 {
+                message.push(',');
+            }
+            message.push_str(&format!(
+                r#"{{"offer":{{"type":"offer","sdp":{sdp}}},"offer_id":"{round:08x}{k:02}{}"}}"#,
+                client.offer_suffix
+            ));
+        }
+        message.push(']');
     }
-    message.to_string()
+    message.push('}');
+    message
 }
 
 /// Sends an announce and waits for its response, skipping relayed offers. Returns the latency.
@@ -225,22 +342,16 @@ async fn announce(client: &mut Client, round: u64, offers: usize) -> anyhow::Res
     let start = Instant::now();
     client
         .socket
-        .send(Message::text(announce_json(client, round, offers)))
+        .send_text(&announce_json(client, round, offers))
         .await?;
     loop {
-        match client.socket.next().await {
-            Some(Ok(Message::Text(text))) => {
-                if text.contains("failure reason") {
-                    bail!("tracker failure: {text}");
-                }
-                // Responses carry `interval`; relayed offers do not.
-                if text.contains("\"interval\"") {
-                    return Ok(start.elapsed());
-                }
-            }
-            Some(Ok(_)) => {}
-            Some(Err(err)) => return Err(err.into()),
-            None => bail!("socket closed"),
+        let data = client.socket.next_data().await?;
+        if memchr::memmem::find(data, b"failure reason").is_some() {
+            bail!("tracker failure: {}", String::from_utf8_lossy(data));
+        }
+        // Responses carry `interval`; relayed offers do not.
+        if memchr::memmem::find(data, b"\"interval\"").is_some() {
+            return Ok(start.elapsed());
         }
     }
 }
@@ -255,8 +366,8 @@ async fn idle_memory(server: &Server, n: usize, offers: usize) -> anyhow::Result
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = server.rss_kib();
-    for mut client in clients {
-        let _ = client.socket.close(None).await;
+    for client in clients {
+        client.socket.close().await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     Ok((
@@ -309,7 +420,7 @@ async fn load(server: &Server, n: usize, seconds: u64, pace: Pace) -> anyhow::Re
                         None => Instant::now(),
                     };
                 }
-                let _ = client.socket.close(None).await;
+                client.socket.close().await;
                 anyhow::Ok(latencies)
             })
         })
