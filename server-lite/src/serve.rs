@@ -17,7 +17,7 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 /// A client that sends no complete request head within this is disconnected (hyper's default
@@ -32,11 +32,9 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    // Every connection's task holds a clone of `alive` and watches `stop`: once the loop ends,
-    // `stop` asks them to finish their request in flight, and `gone` yields `None` when the last
-    // has dropped its clone.
+    // Every connection's task holds a receiver of `stop`: once the loop ends, `stop` asks them
+    // to finish their request in flight, and `stop.closed()` resolves when the last is gone.
     let (stop, stopped) = watch::channel(());
-    let (alive, mut gone) = mpsc::channel::<()>(1);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -65,7 +63,7 @@ pub async fn serve(
         let connection = http
             .serve_connection(TokioIo::new(tcp), service)
             .with_upgrades();
-        let (alive, mut stopped) = (alive.clone(), stopped.clone());
+        let mut stopped = stopped.clone();
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
             let ended = tokio::select! {
@@ -78,13 +76,12 @@ pub async fn serve(
             if let Err(err) = ended {
                 tracing::trace!(%addr, %err, "connection ended with an error");
             }
-            drop(alive);
         });
     }
     drop(listener);
+    drop(stopped);
     let _ = stop.send(());
-    drop(alive);
-    let _ = gone.recv().await;
+    stop.closed().await;
     Ok(())
 }
 

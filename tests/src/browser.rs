@@ -286,6 +286,11 @@ impl Browser {
         );
     }
 
+    /// `window.shoalTorrent.stats()`: the stats of the torrent a Shoal page is playing.
+    pub fn torrent_stats(&self) -> Result<Value> {
+        self.execute("return window.shoalTorrent.stats();", vec![])
+    }
+
     /// Errors the page met: script errors, failed loads, rejected promises, console.error (the
     /// hook in www/index.html), plus Chromium's own SEVERE console entries.
     pub fn page_errors(&self) -> Result<Vec<String>> {

@@ -76,9 +76,7 @@ fn play_and_seek(browser: &Browser, pod: &TestPod, video: &Value) -> Value {
         &format!("const v = document.getElementById('player'); if (v.paused) v.play().catch(() => {{}}); return !v.seeking && v.currentTime > {};", target + 0.5),
         Duration::from_secs(60),
     );
-    browser
-        .execute("return window.shoalTorrent.stats();", vec![])
-        .unwrap()
+    browser.torrent_stats().unwrap()
 }
 
 fn plays_and_seeks(kind: Kind) {
@@ -146,9 +144,7 @@ fn the_first_frame_does_not_wait_for_its_fragment_in_firefox() {
         "return document.getElementById('player').readyState >= 2;",
         Duration::from_secs(30),
     );
-    let stats = browser
-        .execute("return window.shoalTorrent.stats();", vec![])
-        .unwrap();
+    let stats = browser.torrent_stats().unwrap();
     assert!(
         stats["downloaded_from_webseeds"].as_u64().unwrap() < fragment.end,
         "the whole first fragment ({fragment:?}) came through the gate: {stats}"
@@ -326,9 +322,7 @@ fn two_viewers(first: Kind, second: Kind) {
         "const v = document.getElementById('player'); if (v.paused) v.play().catch(() => {}); return v.currentTime > 0.5;",
         Duration::from_secs(30),
     );
-    let stats = b
-        .execute("return window.shoalTorrent.stats();", vec![])
-        .unwrap();
+    let stats = b.torrent_stats().unwrap();
     let from_peers = stats["downloaded_from_peers"].as_u64().unwrap();
     let from_seed = stats["downloaded_from_webseeds"].as_u64().unwrap();
     let total = stats["bytes_total"].as_u64().unwrap();
@@ -453,9 +447,7 @@ fn a_corrupting_peer_is_dropped_and_the_video_still_plays() {
         "const v = document.getElementById('player'); if (v.paused) v.play().catch(() => {}); return v.currentTime > 1.0;",
         Duration::from_secs(30),
     );
-    let stats = viewer
-        .execute("return window.shoalTorrent.stats();", vec![])
-        .unwrap();
+    let stats = viewer.torrent_stats().unwrap();
     assert!(
         stats["hash_failures"].as_u64().unwrap() > 0,
         "the corruption was never noticed: {stats}"

@@ -318,9 +318,7 @@ fn shoal_downloads_from_webtorrent(seeder_kind: Kind, viewer_kind: Kind) {
         STEP_LIMIT,
     );
 
-    let stats = viewer
-        .execute("return window.shoalTorrent.stats();", vec![])
-        .unwrap();
+    let stats = viewer.torrent_stats().unwrap();
     println!(
         "WebTorrent ({}) → Shoal ({}): {} bytes from peers, {} from WebSeeds, {} pieces, {:.0} ms \
          from add() to 'done'",
@@ -384,9 +382,7 @@ fn webtorrent_downloads_from_shoal(seeder_kind: Kind, leecher_kind: Kind) {
     let setup = Setup::start();
     // Shoal's client fetches the video (from the WebSeed: there is no other peer yet).
     let seeder = setup.shoal_seeder(seeder_kind);
-    let before = seeder
-        .execute("return window.shoalTorrent.stats();", vec![])
-        .unwrap();
+    let before = seeder.torrent_stats().unwrap();
     assert_eq!(before["uploaded"], 0, "{before}");
     // The pod's tracker counts it as a seeder now (BEP 3's `completed`, as WebTorrent sends):
     // what scrapes and every announcer's `complete` count show, and what the tracker's relay
@@ -416,9 +412,7 @@ fn webtorrent_downloads_from_shoal(seeder_kind: Kind, leecher_kind: Kind) {
     );
     let leecher = setup.webtorrent_page(leecher_kind);
     let leeched = leech(&leecher, &seeder, &magnet, &setup.tracker());
-    let after = seeder
-        .execute("return window.shoalTorrent.stats();", vec![])
-        .unwrap();
+    let after = seeder.torrent_stats().unwrap();
     println!(
         "Shoal ({}) → WebTorrent ({}): {} bytes in the file, {} received by WebTorrent, {} uploaded by Shoal, \
          {:.0} ms from add(magnet) to 'done'",

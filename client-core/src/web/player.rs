@@ -40,9 +40,12 @@ const DEFAULT_BYTES_PER_SEC: u64 = 250_000;
 /// Bytes per append when feeding in order (no index).
 const SEQUENTIAL_CHUNK: u64 = 256 * 1024;
 /// Fewest bytes of a fragment appended before the whole of it is verified. A fragment is 2 s
-/// of media (hundreds of KB); the browser shows its first frame once the keyframe's bytes are
-/// in, so the verified beginning goes in first, one piece or more at a time.
+/// of media (hundreds of KB); a browser can show frames from its beginning (Firefox does), so
+/// while little is buffered the verified beginning goes in first, one piece or more at a time.
 const MIN_PARTIAL_APPEND: usize = 16 * 1024;
+/// Below this many seconds buffered ahead of the playhead (start-up, after a seek, catching
+/// up) fragments are appended in parts as they verify; above it, whole, one append each.
+const PARTIAL_BELOW_S: f64 = 2.0;
 
 pub struct Player {
     inner: Rc<RefCell<Inner>>,
@@ -407,9 +410,13 @@ fn feed(inner: &mut Inner) {
             Some(f) => {
                 let from = f.byte_range.start + p.partial;
                 let rest = (f.byte_range.end - from) as usize;
+                let enough = if ahead_of(&p.buffer, now_s) < PARTIAL_BELOW_S {
+                    rest.min(MIN_PARTIAL_APPEND)
+                } else {
+                    rest
+                };
                 let bytes = session.read_available(from, rest);
-                // All the rest, or enough of its beginning to be worth an append.
-                Some((bytes.len() >= rest.min(MIN_PARTIAL_APPEND)).then_some(bytes))
+                Some((bytes.len() >= enough).then_some(bytes))
             }
         },
         Feed::Remux(remuxer) => {

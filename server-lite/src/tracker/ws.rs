@@ -200,8 +200,8 @@ enum End {
 /// frames waiting to be written.
 ///
 /// Invariant between two events: `received` holds no whole message (all were taken out and
-/// answered), and it owns no memory at all when it is empty, which is what an idle connection
-/// costs (`Socket::read`); `unsent` is empty.
+/// answered), and while `Socket::read` waits it owns no memory unless part of a frame is in
+/// it; `unsent` is empty.
 struct Socket {
     stream: TcpStream,
     received: BytesMut,
@@ -222,6 +222,12 @@ impl Socket {
     /// Reads what the socket has, once it is readable. `Ok(false)`: the peer closed it.
     async fn read(&mut self) -> std::io::Result<bool> {
         loop {
+            // Waiting holds no buffer unless part of a frame is in it: this is what an idle
+            // connection costs. (After a read, tokio keeps the readiness until a read would
+            // block, so this loop usually comes back here once more before it really waits.)
+            if self.received.is_empty() {
+                self.received = BytesMut::new();
+            }
             // `poll_read_ready`, not `readable()`: it puts this task's waker in the stream's
             // one reader slot, where hyper's connection task left its own after the handshake;
             // that waker kept the finished task's memory (1.6 KiB) alive until the first
@@ -238,27 +244,15 @@ impl Socket {
             match self.stream.try_read_buf(&mut self.received) {
                 Ok(0) => return Ok(false),
                 Ok(_) => return Ok(true),
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
-                    // The readiness was stale (tokio clears it only on `WouldBlock`, so this is
-                    // the usual wait after a read): let go of a buffer that holds nothing
-                    // before waiting, or every idle connection would keep one.
-                    if self.received.is_empty() {
-                        self.received = BytesMut::new();
-                    }
-                }
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(err) => return Err(err),
             }
         }
     }
 
-    /// The next whole message received, if any. Once none is left and no bytes wait, the read
-    /// buffer is released.
+    /// The next whole message received, if any.
     fn next_message(&mut self) -> Result<Option<Message>, websocket::ProtocolError> {
-        let message = self.decoder.decode(&mut self.received);
-        if self.received.is_empty() && self.received.capacity() > 0 {
-            self.received = BytesMut::new();
-        }
-        message
+        self.decoder.decode(&mut self.received)
     }
 
     /// Writes every frame encoded into `unsent`, within `limit`. `false` if the socket failed
