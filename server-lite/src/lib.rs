@@ -28,7 +28,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use tokio::net::TcpListener;
 
 pub use config::Config;
 use db::Db;
@@ -168,9 +167,7 @@ impl RunningPod {
 /// Opens the pod and serves it on `config.listen` (port 0 picks a free port).
 pub async fn start(mut config: Config) -> anyhow::Result<RunningPod> {
     let listen = config.listen;
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = serve::listen(listen).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     // URLs in torrents and magnets need the real port, known only now (port 0 in tests).
     if config.public_url.is_none() {

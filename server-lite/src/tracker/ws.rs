@@ -70,11 +70,11 @@ pub(super) async fn socket(
         let Ok(upgraded) = upgrade.await else { return };
         // The pod serves plain TCP (`start`), so the upgraded connection is its TcpStream, with
         // whatever the client sent after its request already read.
-        match upgraded.downcast::<TokioIo<TcpStream>>() {
+        match upgraded.downcast::<TokioIo<crate::serve::ServedTcp>>() {
             Ok(parts) => {
                 // `read_buf` is a slice of hyper's whole read buffer (8 KiB and more): copied
                 // out, then dropped before the connection settles in.
-                let socket = Socket::new(parts.io.into_inner(), &parts.read_buf);
+                let socket = Socket::new(parts.io.into_inner().0, &parts.read_buf);
                 drop(parts.read_buf);
                 run(socket, connection, guard).await;
             }
