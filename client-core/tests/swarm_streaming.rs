@@ -213,3 +213,54 @@ fn long_file_plays_within_the_memory_budget() {
     assert_eq!(player.missed, Vec::<u32>::new());
     assert_eq!(stats.pieces_verified, meta.info.piece_count());
 }
+
+/// A lone viewer starting a video: its first second comes from the WebSeed in one streamed
+/// request (a span), piece after piece, about one round trip after the start, instead of four
+/// pieces per round trip.
+#[test]
+fn start_up_pieces_come_from_the_webseed_in_one_round_trip() {
+    let len = 4 << 20;
+    let piece_len = 16 * 1024;
+    let (mut meta, data) = random_torrent(len, piece_len, 43);
+    meta.url_list = vec!["https://pod/v.mp4".into()];
+    let mut sim = Sim::new(11);
+    let latency = 40;
+    sim.webseed = Some(WebSeedSim::single(
+        "https://pod/v.mp4",
+        &data,
+        8 << 20,
+        latency,
+    ));
+    let viewer = sim.add_node(Engine::new(Config::default(), id(2), meta.clone(), 2));
+    let bitrate = 250_000;
+    let now = sim.now();
+    sim.nodes[viewer].engine.set_playhead(0, bitrate, now);
+    sim.drain(viewer);
+    // A second of media: what a player needs before its first frame.
+    let wanted = bitrate.div_ceil(u64::from(piece_len)) as u32;
+    let mut ready_at = None;
+    while ready_at.is_none() && sim.now_ms() < 5_000 {
+        sim.run_for(5);
+        let engine = &sim.nodes[viewer].engine;
+        if (0..wanted).all(|p| engine.has_piece(p)) {
+            ready_at = Some(sim.now_ms());
+        }
+    }
+    let ready_at = ready_at.expect("the first pieces never arrived");
+    let requests = sim.nodes[viewer].webseed_requests;
+    let stats = sim.nodes[viewer].engine.stats(sim.now());
+    println!(
+        "start-up: {wanted} pieces in {ready_at} ms over {requests} requests (round trip {} ms)",
+        2 * latency
+    );
+    // One round trip, the transfer (32 ms at 8 MB/s) and the 5 ms steps; four pieces per round
+    // trip would take four round trips (over 320 ms).
+    assert!(ready_at <= 2 * latency + 32 + 20, "took {ready_at} ms");
+    assert!(requests <= 4, "{requests} requests");
+    assert_eq!(stats.wasted, 0);
+    for p in 0..wanted {
+        let start = p as usize * piece_len as usize;
+        let got = sim.nodes[viewer].engine.read_piece(p).unwrap();
+        assert_eq!(got, &data[start..start + got.len()]);
+    }
+}

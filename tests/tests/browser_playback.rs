@@ -17,7 +17,7 @@ use shoal_tests::pod::TestPod;
 fn pod_with_clip() -> (TestPod, Value, tempfile::TempDir) {
     let pod = TestPod::start();
     let dir = tempfile::tempdir().unwrap();
-    let clip = media::progressive_mp4(dir.path(), "clip.mp4", 20);
+    let clip = media::video_like_mp4(dir.path(), "clip.mp4", 20);
     let video = pod.upload_file(&clip, "Streaming test clip");
     (pod, video, dir)
 }

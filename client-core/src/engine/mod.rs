@@ -173,8 +173,13 @@ pub struct Config {
     pub initial_peer_rate: u64,
     /// Rate assumed for a WebSeed before it delivered anything.
     pub initial_webseed_rate: u64,
-    /// Pieces fetched from one WebSeed at a time (WebTorrent: 4).
+    /// HTTP requests to one WebSeed at a time (WebTorrent: 4, of one piece each).
     pub webseed_max_inflight: usize,
+    /// Most bytes one WebSeed request may cover: urgent pieces that follow each other and that
+    /// only the WebSeed has go in one request (a span), whose body the caller hands over piece
+    /// by piece as it arrives. A browser spends a few milliseconds on every request (and has six
+    /// connections per host); one streamed request reaches the start-up pieces sooner.
+    pub webseed_max_span_bytes: u64,
     /// Use the torrent's `url-list`.
     pub use_url_list: bool,
     /// Failed pieces a peer may be proven to have corrupted before it is banned.
@@ -224,6 +229,7 @@ impl Default for Config {
             initial_peer_rate: 256 << 10,
             initial_webseed_rate: 1 << 20,
             webseed_max_inflight: 4,
+            webseed_max_span_bytes: 1 << 20,
             use_url_list: true,
             max_hash_strikes: 2,
             handshake_timeout_ms: 25_000,
@@ -271,15 +277,19 @@ pub enum Action {
     Send { peer: PeerKey, data: Vec<u8> },
     /// Close the connection; the engine has forgotten it.
     ClosePeer { peer: PeerKey, reason: CloseReason },
-    /// `GET url` with `Range: bytes=start-end` (inclusive), then
-    /// [`Engine::webseed_response`] with the same id. Send `Cache-Control: no-store` (§4.2).
+    /// `GET url` with `Range: bytes=start-end` (inclusive) and `Cache-Control: no-store`
+    /// (§4.2). The body is the `parts` one after another (their lengths add up to the range):
+    /// hand each part to [`Engine::webseed_response`] with its id as soon as its bytes are in,
+    /// without waiting for the rest of the body; on failure, every part not yet handed over
+    /// gets the error.
     WebSeedRequest {
-        id: u64,
         url: String,
         start: u64,
         end: u64,
+        parts: Vec<WebSeedPart>,
     },
-    /// The response to this request is no longer needed (abort the fetch if possible).
+    /// This part of a request is no longer needed: skip it, and abort the request once none
+    /// of its parts is needed.
     WebSeedCancel { id: u64 },
     /// A piece passed its SHA-1 check and is readable.
     PieceVerified { index: u32 },
@@ -289,6 +299,13 @@ pub enum Action {
     MetadataReady,
     /// Every piece has been verified at least once.
     Done,
+}
+
+/// One part of a [`Action::WebSeedRequest`]'s body: `len` bytes, answered under `id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebSeedPart {
+    pub id: u64,
+    pub len: u64,
 }
 
 /// A WebSeed request that did not produce the bytes asked for.
@@ -812,7 +829,11 @@ impl Engine {
         }
         let mut fetch = seed.fetches.swap_remove(fetch_index);
         seed.consecutive_errors = 0;
-        seed.latency_ms = (seed.latency_ms * 3 + now.since(fetch.sent_at)) / 4;
+        // Latency is the wait for a request's first bytes: later pieces of a span also waited
+        // for the pieces before them.
+        if fetch.ahead == 0 {
+            seed.latency_ms = (seed.latency_ms * 3 + now.since(fetch.sent_at)) / 4;
+        }
         let body = fetch.assemble();
         self.end_fetch(fetch.clone());
         self.deliver_webseed(seed_index, fetch.piece, fetch.begin, &body, now);
@@ -2116,7 +2137,7 @@ impl Engine {
             .enumerate()
             .filter(|(_, w)| {
                 w.usable(now)
-                    && w.fetches.len() < self.config.webseed_max_inflight
+                    && w.requests_in_flight() < self.config.webseed_max_inflight
                     && !w.fetching(piece)
             })
             .map(|(i, w)| (i, w.eta(bytes, now, self.config.initial_webseed_rate)))
@@ -2140,14 +2161,23 @@ impl Engine {
     }
 
     /// Fetches blocks of `piece` from WebSeed `seed`: the span of blocks still free (not asked
-    /// of any peer), or with `all_missing` every block that has not arrived (end-game).
-    fn start_fetch(&mut self, seed: usize, piece: u32, all_missing: bool, now: Millis) {
+    /// of any peer), or with `all_missing` every block that has not arrived (end-game). Whole
+    /// `followers` (from [`Engine::span_followers`], already started) ride in the same request
+    /// when the fetch reaches the end of `piece`.
+    fn start_fetch(
+        &mut self,
+        seed: usize,
+        piece: u32,
+        all_missing: bool,
+        followers: &[u32],
+        now: Millis,
+    ) {
         let (Some(picker), Some(meta)) = (self.picker.as_mut(), self.meta.as_ref()) else {
             return;
         };
         let size = picker.piece_size(piece);
         let offset = picker.piece_offset(piece);
-        let Some(partial) = picker.partials.get_mut(&piece) else {
+        let Some(partial) = picker.partials.get(&piece) else {
             return;
         };
         let span = if all_missing {
@@ -2160,42 +2190,134 @@ impl Engine {
         };
         let begin = first * BLOCK_SIZE;
         let stop = (end * BLOCK_SIZE).min(size);
-        let Some(ws) = self.webseeds.get_mut(seed) else {
+        // (piece, first byte within it, length), in torrent order without gaps.
+        let mut segments = vec![(piece, begin, stop - begin)];
+        if stop == size {
+            segments.extend(followers.iter().map(|&p| (p, 0, picker.piece_size(p))));
+        }
+        let Some(ws) = self.webseeds.get(seed) else {
             return;
         };
-        let requests = requests_for_range(
-            &meta.info,
-            &ws.url,
-            offset + u64::from(begin)..offset + u64::from(stop),
-        );
+        let (last, last_begin, last_len) = segments[segments.len() - 1];
+        let range_end = picker.piece_offset(last) + u64::from(last_begin + last_len);
+        let requests =
+            requests_for_range(&meta.info, &ws.url, offset + u64::from(begin)..range_end);
         if requests.is_empty() {
             return;
         }
-        partial.webseed_fetches = partial.webseed_fetches.saturating_add(1);
-        let mut parts = Vec::with_capacity(requests.len());
-        for request in requests {
+        // A piece across files needs one request per file: no followers then (multi-file
+        // torrents have none, `span_followers`).
+        debug_assert!(requests.len() == 1 || segments.len() == 1);
+        for &(p, _, _) in &segments {
+            if let Some(partial) = picker.partials.get_mut(&p) {
+                partial.webseed_fetches = partial.webseed_fetches.saturating_add(1);
+            }
+        }
+        let request_id = self.next_request_id;
+        let mut next_id = || {
             let id = self.next_request_id;
             self.next_request_id += 1;
             self.webseed_parts.insert(id, seed);
-            parts.push(Part {
-                id,
-                len: request.len(),
-                body: None,
+            id
+        };
+        let ws = &mut self.webseeds[seed];
+        if segments.len() == 1 {
+            let mut parts = Vec::with_capacity(requests.len());
+            for request in requests {
+                let part = WebSeedPart {
+                    id: next_id(),
+                    len: request.len(),
+                };
+                parts.push(Part::new(part));
+                self.actions.push_back(Action::WebSeedRequest {
+                    url: request.url,
+                    start: request.start,
+                    end: request.end,
+                    parts: vec![part],
+                });
+            }
+            ws.fetches.push(Fetch {
+                piece,
+                begin,
+                len: stop - begin,
+                parts,
+                sent_at: now,
+                request: request_id,
+                ahead: 0,
             });
-            self.actions.push_back(Action::WebSeedRequest {
-                id,
-                url: request.url,
-                start: request.start,
-                end: request.end,
-            });
+            return;
         }
-        ws.fetches.push(Fetch {
-            piece,
-            begin,
-            len: stop - begin,
+        // A span: one request, one part (and one fetch) per piece.
+        let mut parts = Vec::with_capacity(segments.len());
+        let mut ahead = 0;
+        for (p, begin, len) in segments {
+            let part = WebSeedPart {
+                id: next_id(),
+                len: u64::from(len),
+            };
+            parts.push(part);
+            ws.fetches.push(Fetch {
+                piece: p,
+                begin,
+                len,
+                parts: vec![Part::new(part)],
+                sent_at: now,
+                request: request_id,
+                ahead,
+            });
+            ahead += u64::from(len);
+        }
+        let request = requests.into_iter().next().expect("one request");
+        self.actions.push_back(Action::WebSeedRequest {
+            url: request.url,
+            start: request.start,
+            end: request.end,
             parts,
-            sent_at: now,
         });
+    }
+
+    /// Whole pieces that may ride in the WebSeed request for `piece` (a span): the urgent
+    /// pieces right after it, without a gap, that no connected peer has (the WebSeed is their
+    /// only source anyway) and that nobody is fetching yet, within `webseed_max_span_bytes`
+    /// in all. At start-up that is the urgent window (a few seconds of media): a new peer
+    /// could not deliver them sooner. Started here (memory permitting). Single-file torrents only: a span is one range
+    /// of one URL.
+    fn span_followers(&mut self, piece: u32, urgent: &[(u32, Millis)]) -> Vec<u32> {
+        let (Some(picker), Some(meta)) = (self.picker.as_ref(), self.meta.as_ref()) else {
+            return Vec::new();
+        };
+        if meta.info.files.len() > 1 {
+            return Vec::new();
+        }
+        let untouched = |p: u32| {
+            picker.partials.get(&p).is_none_or(|part| {
+                part.webseed_fetches == 0
+                    && part
+                        .blocks
+                        .iter()
+                        .all(|b| b.requests == 0 && b.from.is_none())
+            })
+        };
+        let mut bytes = u64::from(picker.piece_size(piece));
+        let mut followers = Vec::new();
+        let after = urgent.iter().skip_while(|&&(p, _)| p != piece).skip(1);
+        for (expected, &(p, _)) in (piece + 1..).zip(after) {
+            bytes += u64::from(picker.piece_size(p));
+            if p != expected
+                || bytes > self.config.webseed_max_span_bytes
+                || picker.availability[p as usize] > 0
+                || !untouched(p)
+            {
+                break;
+            }
+            followers.push(p);
+        }
+        let started = followers
+            .iter()
+            .take_while(|&&p| self.ensure_started(p))
+            .count();
+        followers.truncate(started);
+        followers
     }
 
     /// Starts assembling `piece` if it is not yet, within the memory budget.
@@ -2231,9 +2353,10 @@ impl Engine {
                     .rate
                     .per_sec(now)
                     .max(self.config.initial_webseed_rate / 4);
+                let bytes = fetch.ahead + u64::from(fetch.len);
                 let expected = fetch
                     .sent_at
-                    .plus(seed.latency_ms + u64::from(fetch.len) * 1000 / rate.max(1));
+                    .plus(seed.latency_ms + bytes * 1000 / rate.max(1));
                 finish = finish.max(expected);
             }
         }
@@ -2277,7 +2400,8 @@ impl Engine {
                     finish.is_none_or(|f| *eta < f) && (streaming || alone)
                 }) {
                     let _ = eta;
-                    self.start_fetch(seed, piece, false, now);
+                    let followers = self.span_followers(piece, urgent);
+                    self.start_fetch(seed, piece, false, &followers, now);
                 } else if finish.is_some() && (!self.any_webseed_usable(now) || deadline <= now) {
                     for (key, block) in plan {
                         self.request_block(key, piece, block, now);
@@ -2314,7 +2438,7 @@ impl Engine {
             .collect();
         if !already_webseed {
             if let Some((seed, _)) = self.best_webseed(piece, missing_bytes, now) {
-                self.start_fetch(seed, piece, true, now);
+                self.start_fetch(seed, piece, true, &[], now);
                 self.mark_duplicated(piece);
                 return;
             }
@@ -2476,8 +2600,8 @@ impl Engine {
             else {
                 return;
             };
-            let fetches: usize = self.webseeds.iter().map(|w| w.fetches.len()).sum();
-            if fetches >= max_fetches {
+            let requests: usize = self.webseeds.iter().map(|w| w.requests_in_flight()).sum();
+            if requests >= max_fetches {
                 return;
             }
             let bytes = u64::from(picker.piece_size(piece));
@@ -2487,7 +2611,7 @@ impl Engine {
             if !self.ensure_started(piece) {
                 return;
             }
-            self.start_fetch(seed, piece, false, now);
+            self.start_fetch(seed, piece, false, &[], now);
         }
     }
 }

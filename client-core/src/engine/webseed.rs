@@ -13,7 +13,7 @@
 use std::ops::Range;
 
 use super::stats::Rate;
-use super::Millis;
+use super::{Millis, WebSeedPart};
 use crate::metainfo::Info;
 
 /// One HTTP request of a WebSeed fetch: `GET url` with `Range: bytes=start-end`.
@@ -68,7 +68,7 @@ pub fn requests_for_range(info: &Info, base_url: &str, range: Range<u64>) -> Vec
         .collect()
 }
 
-/// One HTTP request of a fetch, and its body once it came back.
+/// One part of a request's body ([`WebSeedPart`]), and its bytes once they came.
 #[derive(Debug, Clone)]
 pub(crate) struct Part {
     pub id: u64,
@@ -76,7 +76,21 @@ pub(crate) struct Part {
     pub body: Option<Vec<u8>>,
 }
 
+impl Part {
+    pub fn new(part: WebSeedPart) -> Self {
+        Self {
+            id: part.id,
+            len: part.len,
+            body: None,
+        }
+    }
+}
+
 /// A piece (or its tail) being fetched from one WebSeed.
+///
+/// Usually one request per fetch, of one part. Two exceptions: a piece across files needs
+/// one request per file (parts of one fetch, in file order), and a span carries several whole
+/// pieces in one request (one fetch each, sharing `request`).
 #[derive(Debug, Clone)]
 pub(crate) struct Fetch {
     pub piece: u32,
@@ -85,6 +99,10 @@ pub(crate) struct Fetch {
     pub len: u32,
     pub parts: Vec<Part>,
     pub sent_at: Millis,
+    /// The HTTP request it rides in (the id of that request's first part).
+    pub request: u64,
+    /// Bytes of its request's body that come before its own (0 unless in a span).
+    pub ahead: u64,
 }
 
 impl Fetch {
@@ -143,6 +161,14 @@ impl WebSeed {
 
     pub fn fetching(&self, piece: u32) -> bool {
         self.fetches.iter().any(|f| f.piece == piece)
+    }
+
+    /// HTTP requests in flight (pieces in a span share one).
+    pub fn requests_in_flight(&self) -> usize {
+        let mut requests: Vec<u64> = self.fetches.iter().map(|f| f.request).collect();
+        requests.sort_unstable();
+        requests.dedup();
+        requests.len()
     }
 
     pub fn inflight_bytes(&self) -> u64 {

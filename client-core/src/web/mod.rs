@@ -14,6 +14,7 @@ pub mod rtc;
 pub mod session;
 pub mod tracker;
 pub mod util;
+mod webseed;
 
 #[cfg(feature = "js-api")]
 pub mod api;

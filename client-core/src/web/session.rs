@@ -17,17 +17,19 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
-use js_sys::{Function, Uint8Array};
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{AbortController, RequestInit, Response};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::AbortController;
 
 use super::rtc::{self, Link, LinkEvent};
 use super::tracker::{Subscriber, TrackerSocket, Trackers};
 use super::util;
+use super::webseed;
 use crate::engine::{
     Action, Config as EngineConfig, Engine, Millis, PeerKey, Stats, TorrentSource, WebSeedError,
+    WebSeedPart,
 };
 use crate::tracker::ws::{Announce, ClientMessage, Offer, OfferId, ServerMessage};
 use crate::tracker::AnnounceEvent;
@@ -47,8 +49,6 @@ const HUNGRY_INTERVAL_MS: u64 = 15_000;
 /// left without closing its tracker socket yet); offers sent only to them are never answered,
 /// and a newcomer should not sit alone for a whole hungry interval because of it.
 const LONELY_FIRST_WAIT_MS: u64 = 2_000;
-/// A WebSeed request that takes longer is aborted.
-const FETCH_TIMEOUT_MS: u32 = 60_000;
 /// Longest the first announce's offers wait for the first verified piece (see
 /// `Session::start_up_done`).
 const START_UP_MS: u64 = 250;
@@ -622,16 +622,23 @@ impl Session {
                         }
                     }
                     Action::WebSeedRequest {
-                        id,
                         url,
                         start,
                         end,
+                        parts,
                     } => {
-                        fetches.push((id, url, start, end));
+                        fetches.push((url, start, end, parts));
                     }
                     Action::WebSeedCancel { id } => {
+                        // A request that still carries parts someone wants goes on.
                         if let Some(controller) = s.fetches.remove(&id) {
-                            controller.abort();
+                            if !s
+                                .fetches
+                                .values()
+                                .any(|c| js_sys::Object::is(c, &controller))
+                            {
+                                controller.abort();
+                            }
                         }
                     }
                     Action::PieceVerified { index } => {
@@ -670,8 +677,8 @@ impl Session {
                 }
             }
         }
-        for (id, url, start, end) in fetches {
-            self.fetch(id, url, start, end);
+        for (url, start, end, parts) in fetches {
+            self.fetch(url, start, end, parts);
         }
         if completed {
             self.announce(Some(AnnounceEvent::Completed));
@@ -766,22 +773,54 @@ impl Session {
     // WebSeed
     // -----------------------------------------------------------------------------------
 
-    fn fetch(&self, id: u64, url: String, start: u64, end: u64) {
+    /// One WebSeed request, sent at once; its parts go to the engine as they come in
+    /// (`fetches` maps every part neither delivered nor cancelled to the request's controller).
+    fn fetch(&self, url: String, start: u64, end: u64, parts: Vec<WebSeedPart>) {
         let Ok(controller) = AbortController::new() else {
             return;
         };
-        self.0.borrow_mut().fetches.insert(id, controller.clone());
+        let request = webseed::RangeFetch::start(&url, start, end, &controller);
+        {
+            let mut s = self.0.borrow_mut();
+            for part in &parts {
+                s.fetches.insert(part.id, controller.clone());
+            }
+        }
         let session = self.clone();
         spawn_local(async move {
-            let result = range_fetch(&url, start, end, &controller).await;
-            let mut s = session.0.borrow_mut();
-            if s.fetches.remove(&id).is_none() || s.destroyed {
-                return; // cancelled
+            let result = match request {
+                Ok(request) => {
+                    let deliver = |done: Vec<(u64, Vec<u8>)>| {
+                        session.webseed_parts(done.into_iter().map(|(id, body)| (id, Ok(body))));
+                        let s = session.0.borrow();
+                        !s.destroyed && parts.iter().any(|p| s.fetches.contains_key(&p.id))
+                    };
+                    request.stream(&parts, &controller, deliver).await
+                }
+                Err(err) => Err(err),
+            };
+            if let Err(err) = result {
+                session.webseed_parts(parts.iter().map(|p| (p.id, Err(err.clone()))));
             }
-            s.engine.webseed_response(id, result, util::now());
-            drop(s);
-            session.pump();
         });
+    }
+
+    /// Hands parts of WebSeed responses to the engine (those neither cancelled nor delivered
+    /// already), then pumps once.
+    fn webseed_parts(&self, parts: impl Iterator<Item = (u64, Result<Vec<u8>, WebSeedError>)>) {
+        {
+            let mut s = self.0.borrow_mut();
+            if s.destroyed {
+                return;
+            }
+            let now = util::now();
+            for (id, result) in parts {
+                if s.fetches.remove(&id).is_some() {
+                    s.engine.webseed_response(id, result, now);
+                }
+            }
+        }
+        self.pump();
     }
 }
 
@@ -836,56 +875,4 @@ impl Inner {
             .map(|i| meta.info.piece_size(i) as u64)
             .sum()
     }
-}
-
-/// One WebSeed range request: `Range` exact, no cache (Chrome serialises cached range
-/// requests, §4.2), bounded in time.
-async fn range_fetch(
-    url: &str,
-    start: u64,
-    end: u64,
-    controller: &AbortController,
-) -> Result<Vec<u8>, WebSeedError> {
-    let init = RequestInit::new();
-    init.set_method("GET");
-    init.set_signal(Some(&controller.signal()));
-    init.set_cache(web_sys::RequestCache::NoStore);
-    let headers = web_sys::Headers::new().map_err(|e| WebSeedError::Network(util::describe(&e)))?;
-    let _ = headers.set("Range", &format!("bytes={start}-{end}"));
-    init.set_headers(&headers);
-    let Some(window) = web_sys::window() else {
-        return Err(WebSeedError::Network("no window".into()));
-    };
-    let timeout_controller = controller.clone();
-    let timeout = Closure::once_into_js(move || timeout_controller.abort());
-    let timer = window
-        .set_timeout_with_callback_and_timeout_and_arguments_0(
-            timeout.unchecked_ref(),
-            FETCH_TIMEOUT_MS as i32,
-        )
-        .ok();
-    let result = async {
-        let response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
-            .await
-            .map_err(|e| WebSeedError::Network(util::describe(&e)))?;
-        let response: Response = response
-            .dyn_into()
-            .map_err(|_| WebSeedError::Network("not a response".into()))?;
-        if response.status() != 206 && !(response.status() == 200 && start == 0) {
-            return Err(WebSeedError::Status(response.status()));
-        }
-        let buffer = JsFuture::from(
-            response
-                .array_buffer()
-                .map_err(|e| WebSeedError::Network(util::describe(&e)))?,
-        )
-        .await
-        .map_err(|e| WebSeedError::Network(util::describe(&e)))?;
-        Ok(Uint8Array::new(&buffer).to_vec())
-    }
-    .await;
-    if let Some(timer) = timer {
-        window.clear_timeout_with_handle(timer);
-    }
-    result
 }

@@ -7,7 +7,9 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
-use client_core::engine::{Action, CloseReason, Engine, Millis, PeerKey, WebSeedError};
+use client_core::engine::{
+    Action, CloseReason, Engine, Millis, PeerKey, WebSeedError, WebSeedPart,
+};
 use client_core::metainfo::Metainfo;
 
 #[path = "../support/rng.rs"]
@@ -110,61 +112,100 @@ impl WebSeedSim {
     fn request(
         &mut self,
         node: usize,
-        id: u64,
         url: String,
         start: u64,
         end: u64,
+        parts: Vec<WebSeedPart>,
         now: f64,
     ) -> f64 {
         self.requests += 1;
         let ready = now + self.latency_ms as f64;
         self.pending.push_back(Pending {
             node,
-            id,
             url,
             start,
             end,
+            parts: parts
+                .into_iter()
+                .map(|p| PendingPart {
+                    id: p.id,
+                    len: p.len,
+                    cancelled: false,
+                })
+                .collect(),
             ready,
         });
         ready
     }
 
+    /// A cancelled part is skipped; a request still queued with no part left is dropped.
     fn cancel(&mut self, node: usize, id: u64) {
-        self.pending.retain(|p| !(p.node == node && p.id == id));
+        for p in self.pending.iter_mut().filter(|p| p.node == node) {
+            if let Some(part) = p.parts.iter_mut().find(|part| part.id == id) {
+                part.cancelled = true;
+            }
+        }
+        self.pending
+            .retain(|p| p.parts.iter().any(|part| !part.cancelled));
     }
 
-    /// If the server is free, starts the next queued response.
-    fn next(&mut self, now: f64) -> Option<Reply> {
+    /// If the server is free, starts the next queued response: its parts arrive one after
+    /// another as the body streams (the bandwidth is the server's).
+    fn next(&mut self, now: f64) -> Vec<Reply> {
         if self.busy_until > now + 1e-6 {
-            return None;
+            return Vec::new();
         }
-        let at = self.pending.iter().position(|p| p.ready <= now + 1e-6)?;
-        let p = self.pending.remove(at)?;
+        let Some(at) = self.pending.iter().position(|p| p.ready <= now + 1e-6) else {
+            return Vec::new();
+        };
+        let p = self.pending.remove(at).expect("queued");
         let latency = self.latency_ms as f64;
+        let failed = |err: WebSeedError| {
+            p.parts
+                .iter()
+                .map(|part| (p.node, part.id, Err(err.clone()), now + latency))
+                .collect()
+        };
         let Some(file) = self.files.get(&p.url) else {
-            return Some((p.node, p.id, Err(WebSeedError::Status(404)), now + latency));
+            return failed(WebSeedError::Status(404));
         };
         if p.end < p.start || p.end as usize >= file.len() {
-            return Some((p.node, p.id, Err(WebSeedError::Status(416)), now + latency));
+            return failed(WebSeedError::Status(416));
         }
-        let body = file[p.start as usize..=p.end as usize].to_vec();
-        self.busy_until = now + body.len() as f64 * 1000.0 / self.bandwidth as f64;
-        self.served += body.len() as u64;
         self.log.push((now as u64, p.node, p.start));
-        Some((p.node, p.id, Ok(body), self.busy_until + latency))
+        let mut replies = Vec::new();
+        let mut offset = p.start as usize;
+        let mut sent_until = now;
+        for part in &p.parts {
+            let body = file[offset..offset + part.len as usize].to_vec();
+            offset += body.len();
+            sent_until += body.len() as f64 * 1000.0 / self.bandwidth as f64;
+            self.served += body.len() as u64;
+            if !part.cancelled {
+                replies.push((p.node, part.id, Ok(body), sent_until + latency));
+            }
+        }
+        self.busy_until = sent_until;
+        replies
     }
 }
 
-/// A response leaving the server: (node, request id, body, arrival time).
+/// A response part leaving the server: (node, part id, body, arrival time).
 type Reply = (usize, u64, Result<Vec<u8>, WebSeedError>, f64);
 
 struct Pending {
     node: usize,
-    id: u64,
     url: String,
     start: u64,
     end: u64,
+    parts: Vec<PendingPart>,
     ready: f64,
+}
+
+struct PendingPart {
+    id: u64,
+    len: u64,
+    cancelled: bool,
 }
 
 pub struct Node {
@@ -388,21 +429,28 @@ impl Sim {
                     }
                 }
                 Action::WebSeedRequest {
-                    id,
                     url,
                     start,
                     end,
+                    parts,
                 } => {
+                    assert_eq!(
+                        parts.iter().map(|p| p.len).sum::<u64>(),
+                        end - start + 1,
+                        "the parts make up the range"
+                    );
                     self.nodes[node].webseed_requests += 1;
                     let now = self.now;
                     match self.webseed.as_mut() {
                         Some(ws) => {
-                            let ready = ws.request(node, id, url, start, end, now);
+                            let ready = ws.request(node, url, start, end, parts, now);
                             self.push(ready, Event::WebSeedWake);
                         }
                         None => {
-                            let result = Err(WebSeedError::Network("no webseed".into()));
-                            self.push(now + 1.0, Event::WebSeedReply { node, id, result });
+                            for WebSeedPart { id, .. } in parts {
+                                let result = Err(WebSeedError::Network("no webseed".into()));
+                                self.push(now + 1.0, Event::WebSeedReply { node, id, result });
+                            }
                         }
                     }
                 }
@@ -471,9 +519,8 @@ impl Sim {
             }
             Event::WebSeedWake => {
                 let now = self.now;
-                if let Some((node, id, result, at)) =
-                    self.webseed.as_mut().and_then(|w| w.next(now))
-                {
+                let replies = self.webseed.as_mut().map(|w| w.next(now));
+                for (node, id, result, at) in replies.unwrap_or_default() {
                     self.push(at, Event::WebSeedReply { node, id, result });
                 }
                 if let Some(ws) = self.webseed.as_ref() {

@@ -27,6 +27,15 @@ fn first_frame(kind: Kind, url: &str) -> Option<f64> {
             if !marks.is_null() {
                 let page = url.split('?').next().unwrap_or(url);
                 eprintln!("{} {page}: {first:?} ms, marks {marks}", kind.name());
+                let fetches = browser.execute(
+                    "return performance.getEntriesByType('resource').map(e => \
+                     `${e.name.split('/').pop().slice(0, 5)} ${e.startTime.toFixed(0)}-${e.responseEnd.toFixed(0)} ${(e.decodedBodySize / 1024).toFixed(0)}k`).join(', ');",
+                    vec![],
+                );
+                eprintln!(
+                    "  fetches: {}",
+                    fetches.map(|v| v.to_string()).unwrap_or_default()
+                );
             }
         }
     }
@@ -71,7 +80,12 @@ pub fn time_to_first_frame(pod: &TestPod, video: &Value) {
             format!("{}/bench-webtorrent.html?id={torrent}", pod.url()),
         ),
     ];
+    // BENCH_BROWSER=chromium (or firefox) measures in that browser only.
+    let only = std::env::var("BENCH_BROWSER").ok();
     for kind in Kind::ALL {
+        if only.as_deref().is_some_and(|only| only != kind.name()) {
+            continue;
+        }
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); pages.len()];
         // Taking turns, so a slower moment of the machine falls on all of them alike.
         for _ in 0..runs {

@@ -43,7 +43,7 @@ macro_rules! probe {
         r#"<script>
   const probed = document.querySelector('video');
   // Where the time goes (printed with BENCH_MARKS=1); pages add their own steps.
-  const marks = window.marks = {};
+  const marks = window.marks = { script: performance.now() };
   for (const e of ['loadedmetadata', 'canplay', 'playing']) probed.addEventListener(e, () => { marks[e] = marks[e] || performance.now(); });
   window.stalls = 0; let advanced = false;
   const shown = (now) => { window.firstFrameMs = window.firstFrameMs || now; };
@@ -91,6 +91,7 @@ const SHOAL_PAGE: &str = concat!(
   const torrent = await client.add(new URLSearchParams(location.search).get('id'), {});
   marks.added = performance.now();
   window.shoalTorrent = torrent;
+  torrent.on('verified', () => { marks.verified = marks.verified || performance.now(); });
   torrent.streamTo(v, {});
   v.play().catch(() => {});
 </script>"#
