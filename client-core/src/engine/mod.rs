@@ -2279,14 +2279,16 @@ impl Engine {
     /// Whole pieces that may ride in the WebSeed request for `piece` (a span): the urgent
     /// pieces right after it, without a gap, that no connected peer has (the WebSeed is their
     /// only source anyway) and that nobody is fetching yet, within `webseed_max_span_bytes`
-    /// in all. At start-up that is the urgent window (a few seconds of media): a new peer
-    /// could not deliver them sooner. Started here (memory permitting). Single-file torrents only: a span is one range
+    /// in all. Only while nothing is buffered at the playhead (start-up, after a seek, a
+    /// stall): then the whole urgent window comes in one request, sooner than a new peer could
+    /// deliver it. Once playing, urgent pieces go one per request, so that neighbours who
+    /// fetch the same stretch share the pieces each fetched (the background pass's owners). Started here (memory permitting). Single-file torrents only: a span is one range
     /// of one URL.
     fn span_followers(&mut self, piece: u32, urgent: &[(u32, Millis)]) -> Vec<u32> {
         let (Some(picker), Some(meta)) = (self.picker.as_ref(), self.meta.as_ref()) else {
             return Vec::new();
         };
-        if meta.info.files.len() > 1 {
+        if meta.info.files.len() > 1 || picker.buffered_ahead() > 0 {
             return Vec::new();
         }
         let untouched = |p: u32| {

@@ -110,6 +110,7 @@ impl Player {
         // The beginning is fetched first: the requests leave before the element and its
         // MediaSource take the main thread to set up (about 10 ms in Chromium).
         session.with_engine(|e| e.set_playhead(0, DEFAULT_BYTES_PER_SEC, util::now()));
+        session.0.borrow_mut().first_frame_pending = true;
         let source = MediaSource::new()?;
         let object_url = Url::create_object_url_with_source(&source)?;
         element.set_src(&object_url);
@@ -138,8 +139,10 @@ impl Player {
             let _ = target.add_event_listener_with_callback(name, function);
             ((target.clone(), name, function.clone()), closure)
         };
-        let events: [(&web_sys::EventTarget, &'static str, bool); 4] = [
+        let events: [(&web_sys::EventTarget, &'static str, bool); 5] = [
             (source.as_ref(), "sourceopen", false),
+            // The first frame is there: the session may now spend time on peer offers.
+            (element.as_ref(), "loadeddata", false),
             (element.as_ref(), "timeupdate", false),
             (element.as_ref(), "waiting", false),
             (element.as_ref(), "seeking", true),
@@ -164,7 +167,11 @@ impl Player {
 
     pub fn stop(&self) {
         let mut inner = self.inner.borrow_mut();
-        inner.session.0.borrow_mut().on_pump = None;
+        {
+            let mut session = inner.session.0.borrow_mut();
+            session.on_pump = None;
+            session.first_frame_pending = false;
+        }
         for (target, name, function) in inner.listeners.drain(..) {
             let _ = target.remove_event_listener_with_callback(name, &function);
         }
@@ -183,6 +190,10 @@ impl Player {
 /// media event; cheap when there is nothing to do.
 fn advance(inner_rc: &Rc<RefCell<Inner>>) {
     let mut inner = inner_rc.borrow_mut();
+    // HAVE_CURRENT_DATA: the first frame is decoded (`loadeddata`).
+    if inner.element.ready_state() >= 2 && inner.session.0.borrow().first_frame_pending {
+        inner.session.0.borrow_mut().first_frame_pending = false;
+    }
     if matches!(inner.stage, Stage::Done)
         || inner.source.ready_state() != MediaSourceReadyState::Open
     {
@@ -338,6 +349,7 @@ fn fall_back(inner: &mut Inner, why: &str) {
         .session
         .peek(|e| e.metainfo().and_then(|m| m.url_list.first().cloned()));
     inner.stage = Stage::Done;
+    inner.session.0.borrow_mut().first_frame_pending = false;
     let message = match &url {
         Some(_) => format!("playing from the pod directly, without peers: {why}"),
         None => format!("this file cannot be streamed: {why}"),

@@ -123,6 +123,8 @@ pub struct Inner {
     me: Weak<RefCell<Inner>>,
     /// Called after every pump (the media player follows verified pieces this way).
     pub on_pump: Option<Rc<dyn Fn()>>,
+    /// A player is starting: its element has no frame yet (see `Session::start_up_done`).
+    pub first_frame_pending: bool,
 }
 
 /// A cheap handle on a torrent's session.
@@ -185,6 +187,7 @@ impl Session {
             destroyed: false,
             me: Weak::new(),
             on_pump: None,
+            first_frame_pending: false,
             options,
         }));
         inner.borrow_mut().me = Rc::downgrade(&inner);
@@ -359,16 +362,17 @@ impl Session {
         }
     }
 
-    /// Resolves once the first piece is verified (or held from the start, when seeding), or
-    /// after [`START_UP_MS`]. The first announce's offers wait for it: each RTCPeerConnection
-    /// costs the main thread 3-5 ms, which at start-up belongs to the first WebSeed pieces
-    /// (the first frame waits for them; peers help from the second second on).
+    /// Resolves once the first piece is verified (or held from the start, when seeding) and a
+    /// player streaming the torrent shows its first frame, or after [`START_UP_MS`]. The first
+    /// announce's offers wait for it: each RTCPeerConnection costs the main thread 3-5 ms,
+    /// which at start-up belongs to the first WebSeed pieces and to the player appending them
+    /// (the first frame waits for those; peers help from the second second on).
     async fn start_up_done(&self) {
         let deadline = util::now().plus(START_UP_MS);
         loop {
             let held = {
                 let s = self.0.borrow();
-                s.destroyed || s.engine.stored_bytes() > 0
+                s.destroyed || (s.engine.stored_bytes() > 0 && !s.first_frame_pending)
             };
             if held || util::now() >= deadline {
                 return;

@@ -72,11 +72,22 @@ impl RangeFetch {
         if let Some(timer) = self.timer {
             self.window.clear_timeout_with_handle(timer);
         }
-        // All delivered, nothing more wanted, or failed: whatever else the server sends (the
-        // rest of a 200's whole file) is not read.
-        controller.abort();
-        result
+        // Stopped before the body's end (nothing more wanted, the rest of a 200's whole file,
+        // or a failure): abort, so that the rest is not read. A body read to its end is left
+        // alone: aborting it would cost the browser its kept-alive connection.
+        if !matches!(result, Ok(Ended::Whole)) {
+            controller.abort();
+        }
+        result.map(|_| ())
     }
+}
+
+/// How reading a body ended.
+enum Ended {
+    /// Every part delivered, and the body ended there.
+    Whole,
+    /// Stopped early: nothing more wanted, or more bytes than asked for.
+    Early,
 }
 
 async fn read_parts(
@@ -84,7 +95,7 @@ async fn read_parts(
     start: u64,
     parts: &[WebSeedPart],
     deliver: &mut impl FnMut(Vec<(u64, Vec<u8>)>) -> bool,
-) -> Result<(), WebSeedError> {
+) -> Result<Ended, WebSeedError> {
     let network = |e: JsValue| WebSeedError::Network(util::describe(&e));
     let response: Response = JsFuture::from(response)
         .await
@@ -102,9 +113,11 @@ async fn read_parts(
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut parts = parts.iter().peekable();
     let mut bytes: Vec<u8> = Vec::new();
+    let is_done =
+        |read: &JsValue| Reflect::get(read, &"done".into()).map_or(true, |d| d.is_truthy());
     while let Some(part) = parts.peek() {
         let read = JsFuture::from(reader.read()).await.map_err(network)?;
-        if Reflect::get(&read, &"done".into()).map_or(true, |d| d.is_truthy()) {
+        if is_done(&read) {
             let missing = part.len - bytes.len() as u64;
             let after: u64 = parts.skip(1).map(|p| p.len).sum();
             return Err(WebSeedError::Network(format!(
@@ -132,8 +145,14 @@ async fn read_parts(
             }
         }
         if !done.is_empty() && !deliver(done) {
-            return Ok(());
+            return Ok(Ended::Early);
         }
     }
-    Ok(())
+    // The body should end here (a 206 does at once).
+    let read = JsFuture::from(reader.read()).await.map_err(network)?;
+    Ok(if is_done(&read) {
+        Ended::Whole
+    } else {
+        Ended::Early
+    })
 }
