@@ -27,7 +27,8 @@
 //! 1. *urgent* pieces (due within `urgent_window_ms` of the playhead) go to the source expected
 //!    to finish first: blocks spread greedily over the peers that have the piece by their
 //!    expected completion time; if they cannot meet the deadline (or nobody has the piece) the
-//!    whole piece goes to a WebSeed. Close to the deadline, a piece still in flight is requested
+//!    whole piece goes to a WebSeed (with nothing buffered at the playhead, the urgent pieces
+//!    after it that only the WebSeed has go in the same request: a span). Close to the deadline, a piece still in flight is requested
 //!    a second time from another source (end-game for the urgent window only), and the
 //!    duplicate is cancelled when the first copy lands;
 //! 2. every peer's pipeline (sized from its measured rate, starting at `initial_pipeline`
@@ -2282,8 +2283,9 @@ impl Engine {
     /// in all. Only while nothing is buffered at the playhead (start-up, after a seek, a
     /// stall): then the whole urgent window comes in one request, sooner than a new peer could
     /// deliver it. Once playing, urgent pieces go one per request, so that neighbours who
-    /// fetch the same stretch share the pieces each fetched (the background pass's owners). Started here (memory permitting). Single-file torrents only: a span is one range
-    /// of one URL.
+    /// fetch the same stretch share the pieces each fetched (the background pass's owners).
+    /// The followers are started here (memory permitting). Single-file torrents only: a span
+    /// is one range of one URL.
     fn span_followers(&mut self, piece: u32, urgent: &[(u32, Millis)]) -> Vec<u32> {
         let (Some(picker), Some(meta)) = (self.picker.as_ref(), self.meta.as_ref()) else {
             return Vec::new();

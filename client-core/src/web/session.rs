@@ -49,8 +49,8 @@ const HUNGRY_INTERVAL_MS: u64 = 15_000;
 /// left without closing its tracker socket yet); offers sent only to them are never answered,
 /// and a newcomer should not sit alone for a whole hungry interval because of it.
 const LONELY_FIRST_WAIT_MS: u64 = 2_000;
-/// Longest the first announce's offers wait for the first verified piece (see
-/// `Session::start_up_done`).
+/// Longest the first announce's offers wait for the start-up (the first verified piece and
+/// the player's first frame, see `Session::start_up_done`).
 const START_UP_MS: u64 = 250;
 
 /// Options of a session (from the JS API's options object).
