@@ -16,54 +16,32 @@ pub fn ffmpeg(args: &[&str], out: &Path) {
 
 /// A progressive MP4 (moov at the end, as most cameras and editors write): H.264 + AAC.
 pub fn progressive_mp4(dir: &Path, name: &str, seconds: u32) -> PathBuf {
-    camera_mp4(dir, name, seconds, &[])
-}
-
-/// Like [`progressive_mp4`], at the bitrate of a real video (about 1 Mbit/s: the test card
-/// with moving grain, which does not compress away). The plain test card makes 200 kbit/s, so
-/// small that a viewer's start-up fetch from the WebSeed is the whole file.
-pub fn video_like_mp4(dir: &Path, name: &str, seconds: u32) -> PathBuf {
-    camera_mp4(
-        dir,
-        name,
-        seconds,
-        &[
-            "-vf",
-            "noise=alls=12:allf=t",
-            "-b:v",
-            "1000k",
-            "-maxrate",
-            "1000k",
-            "-bufsize",
-            "2000k",
-        ],
-    )
-}
-
-fn camera_mp4(dir: &Path, name: &str, seconds: u32, video_args: &[&str]) -> PathBuf {
     let out = dir.join(name);
     let t = seconds.to_string();
-    let mut args = vec![
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=320x240:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=660",
-        "-t",
-        &t,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-    ];
-    args.extend_from_slice(video_args);
-    args.extend(["-c:a", "aac", "-shortest"]);
-    ffmpeg(&args, &out);
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=660",
+            "-t",
+            &t,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+        &out,
+    );
     out
 }
 

@@ -17,7 +17,9 @@ use shoal_tests::pod::TestPod;
 fn pod_with_clip() -> (TestPod, Value, tempfile::TempDir) {
     let pod = TestPod::start();
     let dir = tempfile::tempdir().unwrap();
-    let clip = media::video_like_mp4(dir.path(), "clip.mp4", 20);
+    // At a real video's bitrate: the plain test card (200 kbit/s) is so small that a
+    // viewer's start-up fetch from the WebSeed is the whole file, leaving peers nothing.
+    let clip = media::noisy_clip(dir.path(), 20, 1);
     let video = pod.upload_file(&clip, "Streaming test clip");
     (pod, video, dir)
 }
