@@ -264,3 +264,57 @@ fn start_up_pieces_come_from_the_webseed_in_one_round_trip() {
         assert_eq!(got, &data[start..start + got.len()]);
     }
 }
+
+/// While a player waits for its first frame, the WebSeed is asked for the urgent pieces and
+/// nothing else (background requests would compete with the start-up for the page's main
+/// thread); once the frame is shown, it fills the buffer ahead again.
+#[test]
+fn start_up_asks_the_webseed_for_urgent_pieces_only() {
+    let len = 8 << 20;
+    let piece_len = 16 * 1024;
+    let (mut meta, data) = random_torrent(len, piece_len, 44);
+    meta.url_list = vec!["https://pod/v.mp4".into()];
+    let mut sim = Sim::new(12);
+    sim.webseed = Some(WebSeedSim::single("https://pod/v.mp4", &data, 8 << 20, 20));
+    let viewer = sim.add_node(Engine::new(Config::default(), id(2), meta.clone(), 2));
+    let bitrate = 250_000;
+    let config = Config::default();
+    // The playhead advances at the bitrate: after a second, the urgent window (plus the
+    // deadline margin) ends this far in, the most a starting player may have asked for. The
+    // buffer the WebSeed fills otherwise (`buffer_low_ms`, 6 s) is far beyond it.
+    let elapsed_ms = 1_000;
+    let urgent_bytes =
+        bitrate * (config.urgent_window_ms + config.deadline_margin_ms + elapsed_ms) / 1000;
+    let urgent_pieces = urgent_bytes.div_ceil(u64::from(piece_len)) + 1;
+    let now = sim.now();
+    sim.nodes[viewer].engine.set_starting_up(true);
+    sim.nodes[viewer].engine.set_playhead(0, bitrate, now);
+    sim.drain(viewer);
+    sim.run_for(elapsed_ms);
+    let held = sim.nodes[viewer]
+        .engine
+        .stats(sim.now())
+        .downloaded_from_webseeds;
+    println!("starting up: {held} bytes from the WebSeed ({urgent_pieces} urgent pieces)");
+    assert!(held > 0, "the urgent pieces never came");
+    assert!(
+        held <= urgent_pieces * u64::from(piece_len),
+        "{held} bytes fetched while starting up, more than the urgent window"
+    );
+
+    sim.nodes[viewer].engine.set_starting_up(false);
+    let now = sim.now();
+    sim.nodes[viewer].engine.tick(now);
+    sim.drain(viewer);
+    sim.run_for(1_000);
+    let after = sim.nodes[viewer]
+        .engine
+        .stats(sim.now())
+        .downloaded_from_webseeds;
+    println!("after the first frame: {after} bytes from the WebSeed");
+    // The buffer ahead fills to `buffer_low_ms` of media again.
+    assert!(
+        after >= bitrate * config.buffer_low_ms / 1000,
+        "only {after} bytes after the start-up"
+    );
+}

@@ -85,11 +85,23 @@ impl Browser {
                 let profile = tempfile::tempdir()?.keep();
                 let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|s| s.to_string()).collect();
                 args.push(format!("--user-data-dir={}", profile.display()));
-                let caps = json!({
+                // Extra flags for investigations, e.g. `--js-flags=--perf-basic-prof` so that
+                // `perf` can name JIT and wasm frames.
+                if let Ok(extra) = std::env::var("SHOAL_CHROMIUM_ARGS") {
+                    args.extend(extra.split_whitespace().map(str::to_owned));
+                }
+                let mut caps = json!({
                     "browserName": "chrome",
                     "goog:chromeOptions": { "binary": binary, "args": args },
                     "goog:loggingPrefs": { "browser": "ALL" },
                 });
+                // A trace of these categories (e.g. `devtools.timeline,v8.execute`), read with
+                // `performance_log`: where a page's main thread spends its time.
+                if let Ok(categories) = std::env::var("SHOAL_CHROMIUM_TRACE") {
+                    caps["goog:chromeOptions"]["perfLoggingPrefs"] =
+                        json!({ "traceCategories": categories });
+                    caps["goog:loggingPrefs"]["performance"] = json!("ALL");
+                }
                 (driver, caps)
             }
             Kind::Firefox => {
@@ -311,6 +323,15 @@ impl Browser {
             }
         }
         Ok(errors)
+    }
+
+    /// Chromium's performance log since the last call (DevTools events, and trace events when
+    /// `SHOAL_CHROMIUM_TRACE` named categories at launch). Each entry's `message` is JSON.
+    pub fn performance_log(&self) -> Result<Value> {
+        self.post(
+            &self.session_path("/se/log"),
+            json!({ "type": "performance" }),
+        )
     }
 
     /// Resizes the window (CSS pixels of the viewport are close to this on headless browsers).

@@ -386,6 +386,9 @@ pub struct Engine {
     optimistic: Option<(PeerKey, Millis)>,
     /// Since when peers have left a plain download idle.
     idle_since: Option<Millis>,
+    /// A player waits for its first frame: the WebSeed fetches urgent pieces only (see
+    /// [`Engine::set_starting_up`]).
+    starting_up: bool,
     /// First time the caller gave us.
     started_at: Option<Millis>,
     done: bool,
@@ -452,6 +455,7 @@ impl Engine {
             last_interest_check: Millis(0),
             optimistic: None,
             idle_since: None,
+            starting_up: false,
             started_at: None,
             done: false,
             from_peers: 0,
@@ -869,6 +873,24 @@ impl Engine {
             }
         }
         self.schedule(now);
+    }
+
+    /// Whether a player is waiting for its first frame. Meanwhile the WebSeed is asked for the
+    /// urgent pieces only: every other request costs the page's main thread and the browser's
+    /// network process the time that the first frame is waiting for (measured in Chromium:
+    /// background fetches at start-up stretched its media pipeline's set-up). The caller says
+    /// `false` once the frame is shown, or the player gives up.
+    pub fn set_starting_up(&mut self, starting_up: bool) {
+        self.starting_up = starting_up;
+    }
+
+    pub fn starting_up(&self) -> bool {
+        self.starting_up
+    }
+
+    /// Whether any WebSeed serves this torrent (else peers are its only source).
+    pub fn has_webseeds(&self) -> bool {
+        !self.webseeds.is_empty()
     }
 
     /// Where playback is: byte `offset` of the torrent, advancing at `bytes_per_sec` (0 when
@@ -2026,7 +2048,9 @@ impl Engine {
         self.schedule_urgent(&urgent, now);
         let urgent: BTreeSet<u32> = urgent.iter().map(|u| u.0).collect();
         self.schedule_peers(&urgent, now);
-        self.schedule_webseed_background(&urgent, now);
+        if !self.starting_up {
+            self.schedule_webseed_background(&urgent, now);
+        }
     }
 
     fn can_request(peer: &Peer) -> bool {
@@ -2488,6 +2512,17 @@ impl Engine {
             .collect();
         order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         for (_, key) in order {
+            // A busy pipeline is topped up in batches, not a block at a time: every refill is
+            // a data-channel message to the peer (and an event there), and one message of
+            // eight requests costs hardly more than one of one. The batch is an eighth of the
+            // pipeline, so a peer still has 7/8 of it queued when we ask again.
+            if let Some(peer) = self.peers.get(&key) {
+                let outstanding = peer.requests.len() as u32;
+                let target = self.target(peer, now);
+                if outstanding > 0 && outstanding + (target / 8).max(1) > target {
+                    continue;
+                }
+            }
             while let Some(peer) = self.peers.get(&key) {
                 if peer.requests.len() as u32 >= self.target(peer, now) {
                     break;

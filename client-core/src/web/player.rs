@@ -27,6 +27,7 @@ use web_sys::{HtmlMediaElement, MediaSource, MediaSourceReadyState, SourceBuffer
 
 use super::session::Session;
 use super::util;
+use crate::engine::Engine;
 use crate::media::plan::{MediaPlan, Probe, ProbeStep};
 use crate::media::remux::Remuxer;
 use crate::media::FragmentIndex;
@@ -109,8 +110,10 @@ impl Player {
     ) -> Result<Player, JsValue> {
         // The beginning is fetched first: the requests leave before the element and its
         // MediaSource take the main thread to set up (about 10 ms in Chromium).
-        session.with_engine(|e| e.set_playhead(0, DEFAULT_BYTES_PER_SEC, util::now()));
-        session.0.borrow_mut().first_frame_pending = true;
+        session.with_engine(|e| {
+            e.set_starting_up(true);
+            e.set_playhead(0, DEFAULT_BYTES_PER_SEC, util::now())
+        });
         let source = MediaSource::new()?;
         let object_url = Url::create_object_url_with_source(&source)?;
         element.set_src(&object_url);
@@ -167,11 +170,10 @@ impl Player {
 
     pub fn stop(&self) {
         let mut inner = self.inner.borrow_mut();
-        {
-            let mut session = inner.session.0.borrow_mut();
-            session.on_pump = None;
-            session.first_frame_pending = false;
-        }
+        inner.session.0.borrow_mut().on_pump = None;
+        inner
+            .session
+            .with_engine_quiet(|e| e.set_starting_up(false));
         for (target, name, function) in inner.listeners.drain(..) {
             let _ = target.remove_event_listener_with_callback(name, &function);
         }
@@ -191,8 +193,10 @@ impl Player {
 fn advance(inner_rc: &Rc<RefCell<Inner>>) {
     let mut inner = inner_rc.borrow_mut();
     // HAVE_CURRENT_DATA: the first frame is decoded (`loadeddata`).
-    if inner.element.ready_state() >= 2 && inner.session.0.borrow().first_frame_pending {
-        inner.session.0.borrow_mut().first_frame_pending = false;
+    if inner.element.ready_state() >= 2 && inner.session.peek(Engine::starting_up) {
+        inner
+            .session
+            .with_engine_quiet(|e| e.set_starting_up(false));
     }
     if matches!(inner.stage, Stage::Done)
         || inner.source.ready_state() != MediaSourceReadyState::Open
@@ -349,7 +353,9 @@ fn fall_back(inner: &mut Inner, why: &str) {
         .session
         .peek(|e| e.metainfo().and_then(|m| m.url_list.first().cloned()));
     inner.stage = Stage::Done;
-    inner.session.0.borrow_mut().first_frame_pending = false;
+    inner
+        .session
+        .with_engine_quiet(|e| e.set_starting_up(false));
     let message = match &url {
         Some(_) => format!("playing from the pod directly, without peers: {why}"),
         None => format!("this file cannot be streamed: {why}"),

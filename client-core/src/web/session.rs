@@ -50,8 +50,9 @@ const HUNGRY_INTERVAL_MS: u64 = 15_000;
 /// and a newcomer should not sit alone for a whole hungry interval because of it.
 const LONELY_FIRST_WAIT_MS: u64 = 2_000;
 /// Longest the first announce's offers wait for the start-up (the first verified piece and
-/// the player's first frame, see `Session::start_up_done`).
-const START_UP_MS: u64 = 250;
+/// the player's first frame, see `Session::start_up_done`). Chromium on a busy 2-core machine
+/// takes 250-400 ms to a first frame: a shorter wait made the offers land in the middle of it.
+const START_UP_MS: u64 = 600;
 
 /// Options of a session (from the JS API's options object).
 #[derive(Clone)]
@@ -123,8 +124,6 @@ pub struct Inner {
     me: Weak<RefCell<Inner>>,
     /// Called after every pump (the media player follows verified pieces this way).
     pub on_pump: Option<Rc<dyn Fn()>>,
-    /// A player is starting: its element has no frame yet (see `Session::start_up_done`).
-    pub first_frame_pending: bool,
 }
 
 /// A cheap handle on a torrent's session.
@@ -187,7 +186,6 @@ impl Session {
             destroyed: false,
             me: Weak::new(),
             on_pump: None,
-            first_frame_pending: false,
             options,
         }));
         inner.borrow_mut().me = Rc::downgrade(&inner);
@@ -363,18 +361,21 @@ impl Session {
     }
 
     /// Resolves once the first piece is verified (or held from the start, when seeding) and a
-    /// player streaming the torrent shows its first frame, or after [`START_UP_MS`]. The first
-    /// announce's offers wait for it: each RTCPeerConnection costs the main thread 3-5 ms,
-    /// which at start-up belongs to the first WebSeed pieces and to the player appending them
-    /// (the first frame waits for those; peers help from the second second on).
+    /// player streaming the torrent shows its first frame, or after [`START_UP_MS`]; at once
+    /// when there is no WebSeed (peers are the only source). The first announce's offers wait
+    /// for it: each RTCPeerConnection costs the main thread 3-5 ms, which at start-up belongs
+    /// to the first WebSeed pieces and to the player appending them (the first frame waits for
+    /// those; peers help from the second second on).
     async fn start_up_done(&self) {
         let deadline = util::now().plus(START_UP_MS);
         loop {
-            let held = {
+            let done = {
                 let s = self.0.borrow();
-                s.destroyed || (s.engine.stored_bytes() > 0 && !s.first_frame_pending)
+                s.destroyed
+                    || !s.engine.has_webseeds()
+                    || (s.engine.stored_bytes() > 0 && !s.engine.starting_up())
             };
-            if held || util::now() >= deadline {
+            if done || util::now() >= deadline {
                 return;
             }
             util::sleep(10).await;

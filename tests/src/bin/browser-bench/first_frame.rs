@@ -39,6 +39,21 @@ fn first_frame(kind: Kind, url: &str) -> Option<f64> {
             }
         }
     }
+    // BENCH_TRACE=dir (with SHOAL_CHROMIUM_TRACE=categories): each page's trace, for
+    // chrome://tracing or a script.
+    if let Ok(dir) = std::env::var("BENCH_TRACE") {
+        if let Ok(log) = browser.performance_log() {
+            let page = url
+                .split('?')
+                .next()
+                .unwrap_or(url)
+                .rsplit('/')
+                .next()
+                .unwrap_or("page");
+            let n = std::fs::read_dir(&dir).map_or(0, |d| d.count());
+            let _ = std::fs::write(format!("{dir}/{n:02}-{page}.json"), log.to_string());
+        }
+    }
     if first.is_none() {
         let state = browser.execute(
             "const v = document.querySelector('video'); return v && {readyState: v.readyState, \
