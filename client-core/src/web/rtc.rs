@@ -19,8 +19,12 @@ use web_sys::{
 use super::util;
 
 /// Writes stop while this much is queued in the channel (as simple-peer does), and resume at
-/// the `bufferedamountlow` event.
+/// the `bufferedamountlow` event, when it has drained to [`LOW_WATER`].
 pub const HIGH_WATER: u32 = 64 * 1024;
+/// Resuming at half the high-water mark refills two or three blocks per event, where resuming
+/// just under it woke the session once for every block sent (each wake-up is an event, a pump
+/// and a trip into wasm). Two blocks still queued keep the channel busy while it refills.
+const LOW_WATER: u32 = HIGH_WATER / 2;
 
 /// How long a side waits for ICE gathering to finish before sending what it has (simple-peer
 /// waits 5 s after the first candidate; on loopback or a LAN gathering takes milliseconds).
@@ -31,7 +35,7 @@ const GATHER_TIMEOUT_MS: u32 = 5_000;
 pub enum LinkEvent {
     Open,
     Data(Vec<u8>),
-    /// The channel drained below [`HIGH_WATER`]: sending may resume.
+    /// The channel drained to [`LOW_WATER`]: sending may resume.
     Writable,
     Closed,
 }
@@ -215,7 +219,7 @@ fn install_channel(
     sink: EventSink,
 ) {
     channel.set_binary_type(RtcDataChannelType::Arraybuffer);
-    channel.set_buffered_amount_low_threshold(HIGH_WATER);
+    channel.set_buffered_amount_low_threshold(LOW_WATER);
     let on = |f: Box<dyn FnMut(JsValue)>| Closure::<dyn FnMut(JsValue)>::wrap(f);
 
     let s = sink.clone();
