@@ -5,11 +5,33 @@
 mod sim;
 
 use client_core::engine::{Config, Engine, Millis};
+use client_core::metainfo::Metainfo;
 use client_core::PeerId;
 use sim::{random_torrent, LinkCfg, Sim, WebSeedSim};
 
 fn id(n: u8) -> PeerId {
     PeerId::generate(b"-SH0100-", [n; 12])
+}
+
+/// A simulator whose WebSeed (`bandwidth` bytes/s, `latency_ms` each way) serves a random file
+/// of `len` bytes, and the torrent of that file, which lists the WebSeed.
+fn with_webseed(
+    len: usize,
+    piece_len: u32,
+    seed: u64,
+    bandwidth: u64,
+    latency_ms: u64,
+) -> (Sim, Metainfo, Vec<u8>) {
+    let (mut meta, data) = random_torrent(len, piece_len, seed);
+    meta.url_list = vec!["https://pod/v.mp4".into()];
+    let mut sim = Sim::new(seed);
+    sim.webseed = Some(WebSeedSim::single(
+        "https://pod/v.mp4",
+        &data,
+        bandwidth,
+        latency_ms,
+    ));
+    (sim, meta, data)
 }
 
 /// A player: starts when the first piece is there, then reads `bitrate` bytes per second,
@@ -68,10 +90,7 @@ impl Player {
 fn slow_peer_and_webseed_meet_every_deadline_and_seek_fast() {
     let len = 4 << 20;
     let piece_len = 32 * 1024;
-    let (mut meta, data) = random_torrent(len, piece_len, 41);
-    meta.url_list = vec!["https://pod/v.mp4".into()];
-    let mut sim = Sim::new(9);
-    sim.webseed = Some(WebSeedSim::single("https://pod/v.mp4", &data, 2 << 20, 40));
+    let (mut sim, meta, data) = with_webseed(len, piece_len, 41, 2 << 20, 40);
     // A peer that could carry about a third of the stream.
     let mut seed = Engine::new(Config::default(), id(1), meta.clone(), 1);
     seed.add_local_data(&data, Millis(0)).unwrap();
@@ -154,15 +173,7 @@ fn long_file_plays_within_the_memory_budget() {
     let len = 8 << 20;
     let piece_len = 32 * 1024;
     let budget = 1 << 20;
-    let (mut meta, data) = random_torrent(len, piece_len, 42);
-    meta.url_list = vec!["https://pod/long.mp4".into()];
-    let mut sim = Sim::new(10);
-    sim.webseed = Some(WebSeedSim::single(
-        "https://pod/long.mp4",
-        &data,
-        4 << 20,
-        30,
-    ));
+    let (mut sim, meta, data) = with_webseed(len, piece_len, 42, 4 << 20, 30);
     let mut seed = Engine::new(Config::default(), id(1), meta.clone(), 1);
     seed.add_local_data(&data, Millis(0)).unwrap();
     let seed = sim.add_node(seed);
@@ -221,16 +232,8 @@ fn long_file_plays_within_the_memory_budget() {
 fn start_up_pieces_come_from_the_webseed_in_one_round_trip() {
     let len = 4 << 20;
     let piece_len = 16 * 1024;
-    let (mut meta, data) = random_torrent(len, piece_len, 43);
-    meta.url_list = vec!["https://pod/v.mp4".into()];
-    let mut sim = Sim::new(11);
     let latency = 40;
-    sim.webseed = Some(WebSeedSim::single(
-        "https://pod/v.mp4",
-        &data,
-        8 << 20,
-        latency,
-    ));
+    let (mut sim, meta, data) = with_webseed(len, piece_len, 43, 8 << 20, latency);
     let viewer = sim.add_node(Engine::new(Config::default(), id(2), meta.clone(), 2));
     let bitrate = 250_000;
     let now = sim.now();
@@ -272,10 +275,7 @@ fn start_up_pieces_come_from_the_webseed_in_one_round_trip() {
 fn start_up_asks_the_webseed_for_urgent_pieces_only() {
     let len = 8 << 20;
     let piece_len = 16 * 1024;
-    let (mut meta, data) = random_torrent(len, piece_len, 44);
-    meta.url_list = vec!["https://pod/v.mp4".into()];
-    let mut sim = Sim::new(12);
-    sim.webseed = Some(WebSeedSim::single("https://pod/v.mp4", &data, 8 << 20, 20));
+    let (mut sim, meta, _) = with_webseed(len, piece_len, 44, 8 << 20, 20);
     let viewer = sim.add_node(Engine::new(Config::default(), id(2), meta.clone(), 2));
     let bitrate = 250_000;
     let config = Config::default();

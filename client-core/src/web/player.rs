@@ -171,9 +171,7 @@ impl Player {
     pub fn stop(&self) {
         let mut inner = self.inner.borrow_mut();
         inner.session.0.borrow_mut().on_pump = None;
-        inner
-            .session
-            .with_engine_quiet(|e| e.set_starting_up(false));
+        end_start_up(&inner.session);
         for (target, name, function) in inner.listeners.drain(..) {
             let _ = target.remove_event_listener_with_callback(name, &function);
         }
@@ -188,15 +186,19 @@ impl Player {
     }
 }
 
+/// The player no longer waits for a first frame (it has one, stopped or gave up): the WebSeed
+/// may fill the buffer ahead again, and the first announce's offers may go.
+fn end_start_up(session: &Session) {
+    session.with_engine_quiet(|e| e.set_starting_up(false));
+}
+
 /// Moves playback forward as far as verified data allows. Called on every engine pump and
 /// media event; cheap when there is nothing to do.
 fn advance(inner_rc: &Rc<RefCell<Inner>>) {
     let mut inner = inner_rc.borrow_mut();
     // HAVE_CURRENT_DATA: the first frame is decoded (`loadeddata`).
     if inner.element.ready_state() >= 2 && inner.session.peek(Engine::starting_up) {
-        inner
-            .session
-            .with_engine_quiet(|e| e.set_starting_up(false));
+        end_start_up(&inner.session);
     }
     if matches!(inner.stage, Stage::Done)
         || inner.source.ready_state() != MediaSourceReadyState::Open
@@ -353,9 +355,7 @@ fn fall_back(inner: &mut Inner, why: &str) {
         .session
         .peek(|e| e.metainfo().and_then(|m| m.url_list.first().cloned()));
     inner.stage = Stage::Done;
-    inner
-        .session
-        .with_engine_quiet(|e| e.set_starting_up(false));
+    end_start_up(&inner.session);
     let message = match &url {
         Some(_) => format!("playing from the pod directly, without peers: {why}"),
         None => format!("this file cannot be streamed: {why}"),

@@ -124,6 +124,9 @@ pub struct Inner {
     me: Weak<RefCell<Inner>>,
     /// Called after every pump (the media player follows verified pieces this way).
     pub on_pump: Option<Rc<dyn Fn()>>,
+    /// Resolvers of `Session::start_up_done` promises, called by the pump that ends the
+    /// start-up (or by their own deadline timer).
+    start_up_waiters: Vec<Function>,
 }
 
 /// A cheap handle on a torrent's session.
@@ -186,6 +189,7 @@ impl Session {
             destroyed: false,
             me: Weak::new(),
             on_pump: None,
+            start_up_waiters: Vec::new(),
             options,
         }));
         inner.borrow_mut().me = Rc::downgrade(&inner);
@@ -306,6 +310,7 @@ impl Session {
             socket.send(stopped.clone());
             socket.unsubscribe(&info_hash);
         }
+        self.wake_start_up_waiters();
     }
 
     // -----------------------------------------------------------------------------------
@@ -365,20 +370,39 @@ impl Session {
     /// when there is no WebSeed (peers are the only source). The first announce's offers wait
     /// for it: each RTCPeerConnection costs the main thread 3-5 ms, which at start-up belongs
     /// to the first WebSeed pieces and to the player appending them (the first frame waits for
-    /// those; peers help from the second second on).
+    /// those; peers help from the second second on). Woken by the pump that ends the start-up,
+    /// not by polling: nothing runs on the main thread meanwhile.
     async fn start_up_done(&self) {
-        let deadline = util::now().plus(START_UP_MS);
-        loop {
-            let done = {
-                let s = self.0.borrow();
-                s.destroyed
-                    || !s.engine.has_webseeds()
-                    || (s.engine.stored_bytes() > 0 && !s.engine.starting_up())
-            };
-            if done || util::now() >= deadline {
+        let promise = {
+            let mut s = self.0.borrow_mut();
+            if s.start_up_over() {
                 return;
             }
-            util::sleep(10).await;
+            let waiters = &mut s.start_up_waiters;
+            js_sys::Promise::new(&mut |resolve, _| {
+                if let Some(window) = web_sys::window() {
+                    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
+                        &resolve,
+                        START_UP_MS as i32,
+                    );
+                }
+                waiters.push(resolve);
+            })
+        };
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+
+    /// Resolves the `start_up_done` waits once the start-up is over.
+    fn wake_start_up_waiters(&self) {
+        let waiters = {
+            let mut s = self.0.borrow_mut();
+            if s.start_up_waiters.is_empty() || !s.start_up_over() {
+                return;
+            }
+            std::mem::take(&mut s.start_up_waiters)
+        };
+        for resolve in waiters {
+            let _ = resolve.call0(&JsValue::NULL);
         }
     }
 
@@ -685,6 +709,7 @@ impl Session {
         for (url, start, end, parts) in fetches {
             self.fetch(url, start, end, parts);
         }
+        self.wake_start_up_waiters();
         if completed {
             self.announce(Some(AnnounceEvent::Completed));
         }
@@ -854,6 +879,13 @@ impl Inner {
         let key = PeerKey(self.next_key);
         self.next_key += 1;
         key
+    }
+
+    /// Whether the first announce's offers may go (see `Session::start_up_done`).
+    fn start_up_over(&self) -> bool {
+        self.destroyed
+            || !self.engine.has_webseeds()
+            || (self.engine.stored_bytes() > 0 && !self.engine.starting_up())
     }
 
     fn announce_message(&self, event: Option<AnnounceEvent>, offers: Vec<Offer>) -> String {
