@@ -818,6 +818,8 @@ impl Session {
         }
         let session = self.clone();
         spawn_local(async move {
+            // While the response is on its way (the first one: start-up).
+            util::warm_up_hashing();
             let result = match request {
                 Ok(request) => {
                     let deliver = |done: Vec<(u64, Vec<u8>)>| {
