@@ -1882,10 +1882,13 @@ impl Engine {
         picker.have.set(index);
         picker.verified.set(index);
         let all_verified = picker.verified.is_full();
+        // Not to seeds: a have tells a peer what it may request from us, and a seed requests
+        // nothing. Downloading from a seed, these were a data-channel message per piece (926
+        // of the 1,153 a 60 MB download sent), each an event on the seed's main thread.
         let keys: Vec<PeerKey> = self
             .peers
             .values()
-            .filter(|p| p.is_active())
+            .filter(|p| p.is_active() && !p.is_seed())
             .map(|p| p.key)
             .collect();
         for key in keys {

@@ -122,6 +122,11 @@ impl Peer {
         self.handshake.is_some()
     }
 
+    /// It has every piece (a bitfield or have-all, then haves, say so).
+    pub fn is_seed(&self) -> bool {
+        self.has.as_ref().is_some_and(Bitfield::is_full)
+    }
+
     pub fn has_piece(&self, piece: u32) -> bool {
         self.has.as_ref().is_some_and(|h| h.get(piece)) && !self.rejected.contains(&piece)
     }
