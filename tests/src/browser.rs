@@ -334,6 +334,14 @@ impl Browser {
         )
     }
 
+    /// Sends a DevTools protocol command to the page (Chromium only), e.g. `Profiler.start`.
+    pub fn devtools(&self, command: &str, params: Value) -> Result<Value> {
+        self.post(
+            &self.session_path("/goog/cdp/execute"),
+            json!({ "cmd": command, "params": params }),
+        )
+    }
+
     /// Resizes the window (CSS pixels of the viewport are close to this on headless browsers).
     pub fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
         self.post(

@@ -310,20 +310,18 @@ fn transfer(
 ) -> Result<(f64, String), String> {
     leave(a, b, c);
     for browser in [a, b] {
-        let url = format!(
-            "{}?mode={}&high={}",
-            c.page,
-            method.mode(),
-            std::env::var("RAW_HIGH").unwrap_or("1048576".into())
-        );
+        let url = format!("{}?mode={}", c.page, method.mode());
         browser
             .goto(&url)
             .map_err(|e| format!("cannot open the page: {e}"))?;
         wait_value(browser, "return window.ready === true;", STEP_LIMIT)
             .ok_or_else(|| format!("the page did not load: {}", errors(browser)))?;
     }
+    // Profiled (BENCH_PROFILE) from the moment the transfer starts: after seeding, after the
+    // raw sender has fetched its bytes.
+    let profiling;
     if method == Method::Raw {
-        raw_transfer(a, b, c)?;
+        profiling = raw_transfer(a, b, c)?;
     } else {
         // A seeds the pod's bytes under the torrent's name: the same info-hash as the pod's.
         let seeded = run_js(
@@ -337,6 +335,7 @@ fn transfer(
                 c.info_hash
             ));
         }
+        profiling = Profiling::start(a, b);
         b.execute(
             "window.leech(arguments[0]).catch((e) => { window.result = { error: String(e) }; }); return true;",
             vec![json!(c.magnet)],
@@ -354,6 +353,9 @@ fn transfer(
             errors(b)
         ));
     };
+    if let Some(profiling) = profiling {
+        profiling.stop(method);
+    }
     if !result["error"].is_null() {
         return Err(format!("failed: {result}"));
     }
@@ -419,15 +421,20 @@ fn swarm_size(c: &Content) -> i64 {
 }
 
 /// The raw channel: the harness carries A's offer to B and B's answer back, then A sends.
-fn raw_transfer(a: &Browser, b: &Browser, c: &Content) -> Result<(), String> {
+fn raw_transfer<'a>(
+    a: &'a Browser,
+    b: &'a Browser,
+    c: &Content,
+) -> Result<Option<Profiling<'a>>, String> {
     let offer = run_js(a, "window.offer(arguments[0])", vec![json!(c.file_url)])?;
     let answer = run_js(
         b,
         "window.answer(arguments[0], arguments[1])",
         vec![offer, json!(c.size)],
     )?;
+    let profiling = Profiling::start(a, b);
     run_js(a, "window.accept(arguments[0])", vec![answer])?;
-    Ok(())
+    Ok(profiling)
 }
 
 /// Starts a promise-returning expression in the page and polls for its value (not
@@ -451,4 +458,88 @@ fn errors(browser: &Browser) -> String {
         .page_errors()
         .map(|e| format!("{e:?}"))
         .unwrap_or_else(|e| e.to_string())
+}
+
+/// BENCH_PROFILE=dir: both pages' main threads sampled by V8's profiler during each transfer
+/// (Chromium's DevTools protocol), saved as `.cpuprofile` files (DevTools opens them) and
+/// summed up on stderr: how busy each main thread was, and where the time went. For Shoal's
+/// function names, build the client with `wasm-opt -g`.
+struct Profiling<'a> {
+    dir: String,
+    sides: [(&'static str, &'a Browser); 2],
+}
+
+impl<'a> Profiling<'a> {
+    fn start(a: &'a Browser, b: &'a Browser) -> Option<Self> {
+        let dir = std::env::var("BENCH_PROFILE").ok()?;
+        let sides = [("sender", a), ("receiver", b)];
+        for (_, browser) in sides {
+            let _ = browser.devtools("Profiler.enable", json!({}));
+            let _ = browser.devtools("Profiler.setSamplingInterval", json!({ "interval": 200 }));
+            let _ = browser.devtools("Profiler.start", json!({}));
+        }
+        Some(Self { dir, sides })
+    }
+
+    fn stop(self, method: Method) {
+        for (side, browser) in self.sides {
+            let Ok(answer) = browser.devtools("Profiler.stop", json!({})) else {
+                continue;
+            };
+            let profile = &answer["profile"];
+            let n = std::fs::read_dir(&self.dir).map_or(0, |d| d.count());
+            let path = format!("{}/{n:02}-{}-{side}.cpuprofile", self.dir, method.mode());
+            let _ = std::fs::write(&path, profile.to_string());
+            eprintln!("  {} {side}: {}", method.name(), summarise(profile));
+        }
+    }
+}
+
+/// Busy milliseconds of a CPU profile and its five heaviest functions by self time.
+fn summarise(profile: &Value) -> String {
+    let empty = Vec::new();
+    let nodes = profile["nodes"].as_array().unwrap_or(&empty);
+    let names: std::collections::HashMap<u64, String> = nodes
+        .iter()
+        .filter_map(|n| {
+            let frame = &n["callFrame"];
+            let name = frame["functionName"].as_str().unwrap_or("");
+            let url = frame["url"].as_str().unwrap_or("");
+            let file = url.rsplit('/').next().unwrap_or("");
+            Some((
+                n["id"].as_u64()?,
+                format!("{name} {file}").trim().to_owned(),
+            ))
+        })
+        .collect();
+    let samples = profile["samples"].as_array().unwrap_or(&empty);
+    let deltas = profile["timeDeltas"].as_array().unwrap_or(&empty);
+    let mut self_us: std::collections::HashMap<&str, f64> = Default::default();
+    // A sample's time is the gap to the next one.
+    for (i, sample) in samples.iter().enumerate() {
+        let us = deltas.get(i + 1).and_then(Value::as_f64).unwrap_or(0.0);
+        let name = sample
+            .as_u64()
+            .and_then(|id| names.get(&id))
+            .map_or("?", String::as_str);
+        *self_us.entry(name).or_default() += us;
+    }
+    let total: f64 = self_us.values().sum();
+    let idle = self_us.get("(idle)").copied().unwrap_or(0.0);
+    let mut heavy: Vec<(&str, f64)> = self_us
+        .into_iter()
+        .filter(|(n, _)| *n != "(idle)")
+        .collect();
+    heavy.sort_by(|x, y| y.1.total_cmp(&x.1));
+    let top: Vec<String> = heavy
+        .iter()
+        .take(5)
+        .map(|(n, us)| format!("{n} {:.0}", us / 1000.0))
+        .collect();
+    format!(
+        "busy {:.0} of {:.0} ms; {}",
+        (total - idle) / 1000.0,
+        total / 1000.0,
+        top.join(", ")
+    )
 }
