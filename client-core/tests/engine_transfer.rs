@@ -394,3 +394,50 @@ fn peer_cap_is_enforced() {
         }]
     );
 }
+
+/// A verified piece is announced to the peers that may want it, not to seeds: a have to a seed
+/// is a data-channel message and an event there for nothing (one per piece downloaded).
+#[test]
+fn haves_go_to_leechers_not_to_seeds() {
+    let (meta, data) = random_torrent(100_000, 16 * 1024, 25);
+    let mut engine = Engine::new(Config::default(), id(1), meta.clone(), 1);
+    let (seed, leecher) = (PeerKey(5), PeerKey(6));
+    for (key, has) in [(seed, Message::HaveAll), (leecher, Message::HaveNone)] {
+        engine.peer_connected(key, Millis(0));
+        let remote = Handshake::shoal(meta.info_hash, PeerId([key.0 as u8; 20]));
+        let mut bytes = remote.encode().to_vec();
+        has.encode_into(&mut bytes);
+        engine.peer_data(key, &bytes, Millis(1));
+    }
+    while engine.poll_action().is_some() {}
+    let piece = meta.info.piece_range(0);
+    engine
+        .add_local_piece(
+            0,
+            data[piece.start as usize..piece.end as usize].to_vec(),
+            Millis(2),
+        )
+        .unwrap();
+    let mut decoders = std::collections::HashMap::new();
+    while let Some(action) = engine.poll_action() {
+        if let Action::Send { peer, data } = action {
+            decoders
+                .entry(peer)
+                .or_insert_with(|| Decoder::after_handshake(WireLimits::default(), true))
+                .feed(&data);
+        }
+    }
+    let mut haves = |key: PeerKey| {
+        let mut found = Vec::new();
+        if let Some(decoder) = decoders.get_mut(&key) {
+            while let Ok(Some(m)) = decoder.next_message() {
+                if let Message::Have(i) = m {
+                    found.push(i);
+                }
+            }
+        }
+        found
+    };
+    assert_eq!(haves(leecher), vec![0]);
+    assert_eq!(haves(seed), Vec::<u32>::new());
+}
