@@ -213,18 +213,24 @@ fn end_start_up_once_shown(session: &Session, element: &HtmlMediaElement) {
         end_start_up(session);
         return;
     };
-    let shown = {
+    // Whichever comes first ends it; the other does nothing.
+    let ended = Rc::new(std::cell::Cell::new(false));
+    let end_once = {
         let session = session.clone();
-        Closure::once_into_js(move || end_start_up(&session))
+        move || {
+            if !ended.replace(true) {
+                end_start_up(&session);
+            }
+        }
     };
+    let shown = Closure::once_into_js(end_once.clone());
     if request.call1(element, &shown).is_err() {
-        end_start_up(session);
+        end_once();
         return;
     }
-    let session = session.clone();
     wasm_bindgen_futures::spawn_local(async move {
         util::sleep(FRAME_WAIT_MS).await;
-        end_start_up(&session);
+        end_once();
     });
 }
 
