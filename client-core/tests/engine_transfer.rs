@@ -3,6 +3,8 @@
 
 mod sim;
 
+use std::collections::HashMap;
+
 use client_core::engine::{Action, CloseReason, Config, Engine, Millis, PeerKey};
 use client_core::magnet::Magnet;
 use client_core::metainfo::{Metainfo, TorrentBuilder};
@@ -226,6 +228,30 @@ fn sent_messages(engine: &mut Engine, key: PeerKey) -> (Option<Handshake>, Vec<M
     (handshake, messages)
 }
 
+/// Everything the engine has to send, decoded per peer; for connections past their handshakes
+/// (fast extension on).
+fn sent_after_handshakes(engine: &mut Engine) -> HashMap<PeerKey, Vec<Message>> {
+    let mut decoders = HashMap::new();
+    while let Some(action) = engine.poll_action() {
+        if let Action::Send { peer, data } = action {
+            decoders
+                .entry(peer)
+                .or_insert_with(|| Decoder::after_handshake(WireLimits::default(), true))
+                .feed(&data);
+        }
+    }
+    decoders
+        .into_iter()
+        .map(|(peer, mut decoder)| {
+            let mut messages = Vec::new();
+            while let Ok(Some(m)) = decoder.next_message() {
+                messages.push(m);
+            }
+            (peer, messages)
+        })
+        .collect()
+}
+
 #[test]
 fn wire_sequence_and_serving_rules() {
     let (meta, data) = random_torrent(100_000, 16 * 1024, 21);
@@ -260,16 +286,9 @@ fn wire_sequence_and_serving_rules() {
         length: 16384,
     };
     engine.peer_data(key, &bad.encode(), Millis(4));
-    let mut sent = Vec::new();
-    let mut decoder = Decoder::after_handshake(WireLimits::default(), true);
-    while let Some(action) = engine.poll_action() {
-        if let Action::Send { data, .. } = action {
-            decoder.feed(&data);
-        }
-    }
-    while let Ok(Some(m)) = decoder.next_message() {
-        sent.push(m);
-    }
+    let sent = sent_after_handshakes(&mut engine)
+        .remove(&key)
+        .unwrap_or_default();
     // Extended handshake first (with metadata_size), then have-all, unchoke, the block, reject.
     let Message::Extended { id: 0, payload } = &sent[0] else {
         panic!("{:?}", sent[0]);
@@ -294,13 +313,10 @@ fn wire_sequence_and_serving_rules() {
 
     // Keep-alive after 55 s of silence; our requests never time us out as a seeder.
     engine.tick(Millis(56_000));
-    let mut decoder = Decoder::after_handshake(WireLimits::default(), true);
-    while let Some(action) = engine.poll_action() {
-        if let Action::Send { data, .. } = action {
-            decoder.feed(&data);
-        }
-    }
-    assert_eq!(decoder.next_message().unwrap(), Some(Message::KeepAlive));
+    let sent = sent_after_handshakes(&mut engine)
+        .remove(&key)
+        .unwrap_or_default();
+    assert_eq!(sent.first(), Some(&Message::KeepAlive));
 }
 
 /// The side that answered a WebRTC offer speaks only after the offerer (whose channel may not
@@ -418,25 +434,16 @@ fn haves_go_to_leechers_not_to_seeds() {
             Millis(2),
         )
         .unwrap();
-    let mut decoders = std::collections::HashMap::new();
-    while let Some(action) = engine.poll_action() {
-        if let Action::Send { peer, data } = action {
-            decoders
-                .entry(peer)
-                .or_insert_with(|| Decoder::after_handshake(WireLimits::default(), true))
-                .feed(&data);
-        }
-    }
-    let mut haves = |key: PeerKey| {
-        let mut found = Vec::new();
-        if let Some(decoder) = decoders.get_mut(&key) {
-            while let Ok(Some(m)) = decoder.next_message() {
-                if let Message::Have(i) = m {
-                    found.push(i);
-                }
-            }
-        }
-        found
+    let mut sent = sent_after_handshakes(&mut engine);
+    let mut haves = |key: PeerKey| -> Vec<u32> {
+        let messages = sent.remove(&key).unwrap_or_default();
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::Have(i) => Some(i),
+                _ => None,
+            })
+            .collect()
     };
     assert_eq!(haves(leecher), vec![0]);
     assert_eq!(haves(seed), Vec::<u32>::new());
