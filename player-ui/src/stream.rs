@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use client_core::engine::TorrentSource;
 use client_core::metainfo::Metainfo;
-use client_core::web::player::Player;
+use client_core::web::player::{MediaAttachment, Player};
 use client_core::web::session::{Options, Session};
 use client_core::web::tracker::Trackers;
 use client_core::web::util;
@@ -81,11 +81,23 @@ impl Stream {
         element: HtmlMediaElement,
         p2p: bool,
     ) -> Result<Stream, String> {
-        let bytes = api::get_torrent(&video.torrent_url).await?;
-        let meta =
-            Metainfo::parse(&bytes).map_err(|e| format!("the torrent file is not valid: {e}"))?;
+        // The element is made ready while the torrent is fetched (see `MediaAttachment`).
+        let media = MediaAttachment::new(element)
+            .map_err(|e| format!("this browser cannot play it: {}", util::describe(&e)))?;
+        let meta = match api::get_torrent(&video.torrent_url)
+            .await
+            .and_then(|bytes| {
+                Metainfo::parse(&bytes).map_err(|e| format!("the torrent file is not valid: {e}"))
+            }) {
+            Ok(meta) => meta,
+            Err(e) => {
+                media.detach();
+                return Err(e);
+            }
+        };
         let options = Options {
             p2p,
+            playing: true,
             ..Options::default()
         };
         let session = TRACKERS.with(|trackers| {
@@ -98,19 +110,11 @@ impl Stream {
                 )
             })
         });
-        match Player::attach(session.clone(), element, Some(video.mime_type.clone())) {
-            Ok(player) => Ok(Stream {
-                session,
-                player: Some(player),
-            }),
-            Err(e) => {
-                session.destroy();
-                Err(format!(
-                    "this browser cannot play it: {}",
-                    util::describe(&e)
-                ))
-            }
-        }
+        let player = Player::attach_prepared(session.clone(), media);
+        Ok(Stream {
+            session,
+            player: Some(player),
+        })
     }
 
     pub fn snapshot(&self) -> Snapshot {

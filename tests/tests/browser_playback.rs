@@ -404,6 +404,47 @@ fn a_dead_tracker_delays_nothing() {
     );
 }
 
+/// A torrent that cannot be added (its URL answers 404) is an error the page shows, and the
+/// `<video>` that `client.stream` had made ready is left empty (no MediaSource left loading).
+#[test]
+fn a_torrent_that_cannot_be_added_leaves_the_player_empty() {
+    let pod = TestPod::start();
+    let browser = Browser::launch(Kind::Chromium).unwrap();
+    browser
+        .goto(&format!("{}/client-example.html", pod.url()))
+        .unwrap();
+    wait_for(
+        &browser,
+        "the client",
+        "return typeof window.shoalPlay === 'function';",
+        Duration::from_secs(30),
+    );
+    let missing = format!("{}/static/torrents/missing.torrent", pod.url());
+    browser
+        .execute(
+            "window.shoalPlay(arguments[0]); return true;",
+            vec![missing.into()],
+        )
+        .unwrap();
+    let status = wait_for(
+        &browser,
+        "the error on the page",
+        "const s = document.getElementById('status'); return s.className === 'error' && s.textContent;",
+        Duration::from_secs(30),
+    );
+    assert!(
+        status.as_str().unwrap().contains("404"),
+        "the page's error does not say what went wrong: {status}"
+    );
+    let src = browser
+        .execute(
+            "return document.getElementById('player').getAttribute('src');",
+            vec![],
+        )
+        .unwrap();
+    assert!(src.is_null(), "the player still has a source: {src}");
+}
+
 /// A seeder whose data channel flips bytes in every block it sends: the viewer's hash checks
 /// catch it, the peer is dropped, and the video still plays with every piece verified.
 #[test]

@@ -8,6 +8,8 @@
 //! const torrent = await client.add(magnetOrTorrentUrlOrInfoHashOrBytes);
 //! torrent.on('done', () => console.log('all pieces verified'));
 //! torrent.streamTo(document.querySelector('video'));
+//! // or both at once, the element made ready while the torrent is fetched:
+//! const played = await client.stream(torrentUrl, document.querySelector('video'));
 //! console.log(torrent.stats());
 //! ```
 //!
@@ -22,7 +24,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use super::player::Player;
+use super::player::{MediaAttachment, Player};
 use super::session::{Options, Session};
 use super::tracker::Trackers;
 use super::util::{self, js_error};
@@ -123,7 +125,34 @@ impl Client {
     pub fn add(&self, torrent_id: JsValue, opts: JsValue) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            inner.add(torrent_id, opts).await.map(JsValue::from)
+            inner.add(torrent_id, opts, false).await.map(JsValue::from)
+        })
+    }
+
+    /// Adds a torrent (as `add`) and plays its file in a `<video>` or `<audio>` element (as
+    /// `torrent.streamTo`): the one call a player page needs. The element is made ready while
+    /// the `.torrent` is fetched, so the first frame comes sooner than with `add` then
+    /// `streamTo`. Resolves with the `Torrent`; when the torrent cannot be added, rejects and
+    /// leaves the element empty.
+    pub fn stream(
+        &self,
+        torrent_id: JsValue,
+        element: web_sys::HtmlMediaElement,
+        opts: JsValue,
+    ) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let media = MediaAttachment::new(element)?;
+            match inner.add(torrent_id, opts, true).await {
+                Ok(torrent) => {
+                    torrent.play(Player::attach_prepared(torrent.session.clone(), media));
+                    Ok(JsValue::from(torrent))
+                }
+                Err(e) => {
+                    media.detach();
+                    Err(e)
+                }
+            }
         })
     }
 
@@ -146,7 +175,13 @@ impl Client {
 }
 
 impl ClientInner {
-    async fn add(&self, torrent_id: JsValue, opts: JsValue) -> Result<Torrent, JsValue> {
+    /// `playing`: a player streams the file from its beginning (see `Options::playing`).
+    async fn add(
+        &self,
+        torrent_id: JsValue,
+        opts: JsValue,
+        playing: bool,
+    ) -> Result<Torrent, JsValue> {
         let source = resolve_source(&torrent_id).await?;
         let info_hash = match &source {
             TorrentSource::Torrent(m) => m.info_hash,
@@ -164,7 +199,10 @@ impl ClientInner {
             source,
             &self.trackers,
             self.peer_id,
-            options(&self.options, &opts),
+            Options {
+                playing,
+                ..options(&self.options, &opts)
+            },
         );
         self.torrents.borrow_mut().push(session.clone());
         Ok(Torrent::new(session))
@@ -318,6 +356,18 @@ impl Torrent {
             player: Rc::new(RefCell::new(None)),
         }
     }
+
+    /// One player per torrent: a new one stops the one before.
+    fn play(&self, player: Player) {
+        self.stop_playing();
+        *self.player.borrow_mut() = Some(player);
+    }
+
+    fn stop_playing(&self) {
+        if let Some(old) = self.player.borrow_mut().take() {
+            old.stop();
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -392,20 +442,15 @@ impl Torrent {
         element: web_sys::HtmlMediaElement,
         opts: JsValue,
     ) -> Result<(), JsValue> {
-        if let Some(old) = self.player.borrow_mut().take() {
-            old.stop();
-        }
+        self.stop_playing();
         let mime_hint = get(&opts, "mimeType").as_string();
-        let player = Player::attach(self.session.clone(), element, mime_hint)?;
-        *self.player.borrow_mut() = Some(player);
+        self.play(Player::attach(self.session.clone(), element, mime_hint)?);
         Ok(())
     }
 
     /// Stops the torrent: connections, requests and playback.
     pub fn destroy(&self) {
-        if let Some(player) = self.player.borrow_mut().take() {
-            player.stop();
-        }
+        self.stop_playing();
         self.session.destroy();
     }
 }

@@ -75,6 +75,7 @@ const SHOAL_PAGE: &str = concat!(
 <script>
   // The wasm compiles while the module loads; `init` takes the compiled module.
   window.shoalWasm = WebAssembly.compileStreaming(fetch('./client/shoal-client_bg.wasm'));
+  window.shoalWasm.then(() => { marks.compiled = performance.now(); });
   const preload = Object.assign(document.createElement('link'), { rel: 'preload', as: 'fetch', crossOrigin: 'anonymous' });
   preload.href = new URLSearchParams(location.search).get('id');
   document.head.append(preload);
@@ -88,11 +89,10 @@ const SHOAL_PAGE: &str = concat!(
   await init({ module_or_path: window.shoalWasm });
   marks.init = performance.now();
   const client = new Client({});
-  const torrent = await client.add(new URLSearchParams(location.search).get('id'), {});
+  const torrent = await client.stream(new URLSearchParams(location.search).get('id'), v, {});
   marks.added = performance.now();
   window.shoalTorrent = torrent;
   torrent.on('verified', () => { marks.verified = marks.verified || performance.now(); });
-  torrent.streamTo(v, {});
   v.play().catch(() => {});
 </script>"#
 );
