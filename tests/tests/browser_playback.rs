@@ -33,6 +33,20 @@ fn open_player(browser: &Browser, pod: &TestPod, video: &Value) {
     browser.goto(&url).unwrap();
 }
 
+/// Opens the example page without a torrent and waits until its client is ready
+/// (`window.shoalClient`, `window.shoalPlay`).
+fn open_client(browser: &Browser, pod: &TestPod) {
+    browser
+        .goto(&format!("{}/client-example.html", pod.url()))
+        .unwrap();
+    wait_for(
+        browser,
+        "the client",
+        "return typeof window.shoalPlay === 'function';",
+        Duration::from_secs(30),
+    );
+}
+
 /// What a failed wait reports about the player page.
 const PLAYER_STATE: &str = "const v = document.getElementById('player'); return {t: v.currentTime, rs: v.readyState, err: v.error && v.error.message, status: document.getElementById('status').textContent, stats: window.shoalTorrent && window.shoalTorrent.stats(), errors: window.__shoalErrors};";
 
@@ -114,15 +128,7 @@ fn the_first_frame_does_not_wait_for_its_fragment_in_firefox() {
     let limit = fragment.start + (fragment.end - fragment.start) * 3 / 4;
 
     let browser = Browser::launch(kind).unwrap();
-    browser
-        .goto(&format!("{}/client-example.html", pod.url()))
-        .unwrap();
-    wait_for(
-        &browser,
-        "the client",
-        "return !!window.shoalClient;",
-        Duration::from_secs(30),
-    );
+    open_client(&browser, &pod);
     browser
         .execute(
             "const [torrentUrl, limit] = arguments;
@@ -410,15 +416,7 @@ fn a_dead_tracker_delays_nothing() {
 fn a_torrent_that_cannot_be_added_leaves_the_player_empty() {
     let pod = TestPod::start();
     let browser = Browser::launch(Kind::Chromium).unwrap();
-    browser
-        .goto(&format!("{}/client-example.html", pod.url()))
-        .unwrap();
-    wait_for(
-        &browser,
-        "the client",
-        "return typeof window.shoalPlay === 'function';",
-        Duration::from_secs(30),
-    );
+    open_client(&browser, &pod);
     let missing = format!("{}/static/torrents/missing.torrent", pod.url());
     browser
         .execute(
@@ -451,14 +449,7 @@ fn a_torrent_that_cannot_be_added_leaves_the_player_empty() {
 fn a_corrupting_peer_is_dropped_and_the_video_still_plays() {
     let (pod, video, _dir) = pod_with_clip();
     let bad = Browser::launch(Kind::Chromium).unwrap();
-    bad.goto(&format!("{}/client-example.html", pod.url()))
-        .unwrap();
-    wait_for(
-        &bad,
-        "the client",
-        "return typeof window.shoalPlay === 'function';",
-        Duration::from_secs(30),
-    );
+    open_client(&bad, &pod);
     // Corrupt every large message (piece payloads) this page sends over WebRTC.
     bad.execute(
         "const send = RTCDataChannel.prototype.send; \
