@@ -145,7 +145,8 @@ impl Client {
             let media = MediaAttachment::new(element)?;
             match inner.add(torrent_id, opts, true).await {
                 Ok(torrent) => {
-                    torrent.play(Player::attach_prepared(torrent.session.clone(), media));
+                    let session = torrent.session.clone();
+                    torrent.play(|| Ok(Player::attach_prepared(session, media)))?;
                     Ok(JsValue::from(torrent))
                 }
                 Err(e) => {
@@ -357,10 +358,12 @@ impl Torrent {
         }
     }
 
-    /// One player per torrent: a new one stops the one before.
-    fn play(&self, player: Player) {
+    /// One player per torrent: the one before is stopped first, since a stopping player
+    /// unhooks whatever player the session drives (`on_pump`), and that must not be the new one.
+    fn play(&self, start: impl FnOnce() -> Result<Player, JsValue>) -> Result<(), JsValue> {
         self.stop_playing();
-        *self.player.borrow_mut() = Some(player);
+        *self.player.borrow_mut() = Some(start()?);
+        Ok(())
     }
 
     fn stop_playing(&self) {
@@ -442,10 +445,8 @@ impl Torrent {
         element: web_sys::HtmlMediaElement,
         opts: JsValue,
     ) -> Result<(), JsValue> {
-        self.stop_playing();
         let mime_hint = get(&opts, "mimeType").as_string();
-        self.play(Player::attach(self.session.clone(), element, mime_hint)?);
-        Ok(())
+        self.play(|| Player::attach(self.session.clone(), element, mime_hint))
     }
 
     /// Stops the torrent: connections, requests and playback.
