@@ -109,9 +109,9 @@ struct Inner {
 
 /// A media element playing from a fresh MediaSource (its `src` set to the source's object
 /// URL), before the player has a torrent. Made first when the torrent is still to be fetched:
-/// the element's set-up (Chromium creates its media pipeline: `sourceopen` came 25-30 ms after
-/// `src` was set on a busy 2-core machine) then runs while the `.torrent` and the first pieces are on their way,
-/// instead of after them.
+/// the element's set-up (Chromium creates its media pipeline; `sourceopen` came 25-30 ms after
+/// `src` was set on a busy 2-core machine) then runs while the `.torrent` and the first pieces
+/// are on their way, instead of after them.
 pub struct MediaAttachment {
     element: HtmlMediaElement,
     source: MediaSource,
