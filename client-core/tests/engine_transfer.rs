@@ -56,12 +56,76 @@ fn two_engines_exchange_the_alice_fixture() {
 }
 
 #[test]
+fn digests_from_outside_decide_and_late_ones_are_ignored() {
+    let (meta, data) = random_torrent(4 * 16384, 16384, 21);
+    let mut sim = Sim::new(9);
+    let seed = sim.add_node(seeder(&meta, &data, 1));
+    let leech = sim.add_node(Engine::new(hashed_outside(), id(2), meta.clone(), 2));
+    // The sim's own digests come back a minute later: until then, the test answers.
+    sim.nodes[leech].hash_delay_ms = 60_000..=60_000;
+    sim.connect(seed, leech, fast_link(), fast_link());
+    sim.run_for(2_000);
+    let asked = sim.nodes[leech].hash_requests.clone();
+    assert_eq!(
+        asked.len(),
+        4,
+        "every piece is complete and waits for its digest"
+    );
+    assert!(sim.nodes[leech].verified.is_empty());
+    assert_eq!(
+        sim.nodes[leech].engine.hash_input(0, asked[0].1 + 100),
+        None,
+        "an unknown ticket"
+    );
+    // A wrong digest for piece 0: it is discarded and fetched again, under a new ticket.
+    let (piece, ticket) = *asked.iter().find(|(p, _)| *p == 0).unwrap();
+    let now = sim.now();
+    sim.nodes[leech]
+        .engine
+        .piece_hashed(piece, ticket, [0; 20], now);
+    sim.drain(leech);
+    assert_eq!(sim.nodes[leech].failed.len(), 1);
+    assert_eq!(sim.nodes[leech].failed[0].0, 0);
+    sim.run_for(2_000);
+    let again = sim.nodes[leech].hash_requests[4..].to_vec();
+    assert!(
+        again.iter().any(|&(p, t)| p == 0 && t != ticket),
+        "{again:?}"
+    );
+    // The right digest of the first copy, late: its ticket is stale, nothing happens.
+    let right = *meta.info.piece_hash(0).unwrap();
+    let now = sim.now();
+    sim.nodes[leech].engine.piece_hashed(0, ticket, right, now);
+    sim.drain(leech);
+    assert!(sim.nodes[leech].verified.is_empty());
+    // The sim's digests arrive: everything verifies once, the late first-copy digest too is
+    // ignored.
+    sim.run_while(200_000, |s| s.nodes[leech].done_at.is_none());
+    let node = &sim.nodes[leech];
+    assert_eq!(node.engine.read(0, data.len()).unwrap(), data);
+    let mut verified: Vec<u32> = node.verified.iter().map(|v| v.0).collect();
+    verified.sort();
+    assert_eq!(verified, vec![0, 1, 2, 3]);
+    assert_eq!(node.engine.stats(sim.now()).hash_failures, 1);
+}
+
+#[test]
 fn random_file_both_ways_with_random_chunking() {
+    both_ways(Config::default());
+}
+
+#[test]
+fn random_file_both_ways_hashed_outside() {
+    both_ways(hashed_outside());
+}
+
+fn both_ways(config: Config) {
     let (meta, data) = random_torrent(3 << 20, 32 * 1024, 7);
     let mut sim = Sim::new(2);
     // Two half-seeds: each has a different half, they finish from each other.
-    let mut a = Engine::new(Config::default(), id(1), meta.clone(), 1);
-    let mut b = Engine::new(Config::default(), id(2), meta.clone(), 2);
+    let mut a = Engine::new(config.clone(), id(1), meta.clone(), 1);
+    let outside = config.hash_outside;
+    let mut b = Engine::new(config, id(2), meta.clone(), 2);
     let pieces = meta.info.piece_count();
     for i in 0..pieces {
         let r = meta.info.piece_range(i);
@@ -82,6 +146,7 @@ fn random_file_both_ways_with_random_chunking() {
         let engine = &sim.nodes[node].engine;
         assert!(engine.is_done());
         assert_eq!(engine.read(0, data.len()).unwrap(), data);
+        assert_eq!(sim.nodes[node].hashes > 0, outside, "who hashed the pieces");
     }
     println!("3 MiB swapped in {} ms", sim.now_ms());
 }
@@ -130,14 +195,33 @@ fn magnet_webseeds_start_after_metadata() {
     );
 }
 
+/// A leecher's configuration when the caller hashes its pieces (as the browser does, with
+/// SubtleCrypto): the sim answers each `HashPiece` after a random delay, out of order.
+fn hashed_outside() -> Config {
+    Config {
+        hash_outside: true,
+        ..Config::default()
+    }
+}
+
 #[test]
 fn corrupting_peer_is_banned_and_download_completes() {
+    corrupting_peer_is_banned(Config::default());
+}
+
+#[test]
+fn corrupting_peer_is_banned_when_pieces_are_hashed_outside() {
+    corrupting_peer_is_banned(hashed_outside());
+}
+
+fn corrupting_peer_is_banned(leecher: Config) {
     let (meta, data) = random_torrent(2 << 20, 32 * 1024, 13);
     let mut sim = Sim::new(5);
     let good = sim.add_node(seeder(&meta, &data, 1));
     let bad = sim.add_node(seeder(&meta, &data, 2));
     sim.nodes[bad].corrupt = true;
-    let leech = sim.add_node(Engine::new(Config::default(), id(3), meta.clone(), 3));
+    let outside = leecher.hash_outside;
+    let leech = sim.add_node(Engine::new(leecher, id(3), meta.clone(), 3));
     // The corrupter is the faster link, so it gets plenty of blocks.
     sim.connect(good, leech, LinkCfg::new(1 << 20, 30), fast_link());
     sim.connect(bad, leech, LinkCfg::new(3 << 20, 10), fast_link());
@@ -154,6 +238,7 @@ fn corrupting_peer_is_banned_and_download_completes() {
     );
     assert_eq!(node.engine.banned_peers(), vec![id(2)]);
     assert!(!node.closed.iter().any(|(k, _)| *k == PeerKey(good as u64)));
+    assert_eq!(node.hashes > 0, outside, "who hashed the pieces");
     let stats = node.engine.stats(sim.now());
     assert!(stats.hash_failures >= 2);
     println!(

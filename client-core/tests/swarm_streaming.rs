@@ -88,6 +88,20 @@ impl Player {
 
 #[test]
 fn slow_peer_and_webseed_meet_every_deadline_and_seek_fast() {
+    deadlines_and_seek(Config::default());
+}
+
+/// As in the browser, where SubtleCrypto hashes the pieces: digests come back a few ms later
+/// and out of order, and the seek gives up pieces whose digests are still out.
+#[test]
+fn deadlines_and_seek_with_pieces_hashed_outside() {
+    deadlines_and_seek(Config {
+        hash_outside: true,
+        ..Config::default()
+    });
+}
+
+fn deadlines_and_seek(viewer_config: Config) {
     let len = 4 << 20;
     let piece_len = 32 * 1024;
     let (mut sim, meta, data) = with_webseed(len, piece_len, 41, 2 << 20, 40);
@@ -95,7 +109,8 @@ fn slow_peer_and_webseed_meet_every_deadline_and_seek_fast() {
     let mut seed = Engine::new(Config::default(), id(1), meta.clone(), 1);
     seed.add_local_data(&data, Millis(0)).unwrap();
     let seed = sim.add_node(seed);
-    let viewer = sim.add_node(Engine::new(Config::default(), id(2), meta.clone(), 2));
+    let outside = viewer_config.hash_outside;
+    let viewer = sim.add_node(Engine::new(viewer_config, id(2), meta.clone(), 2));
     sim.connect(
         seed,
         viewer,
@@ -163,6 +178,11 @@ fn slow_peer_and_webseed_meet_every_deadline_and_seek_fast() {
         stats.wasted
     );
     assert_eq!(player.missed, Vec::<u32>::new(), "missed deadlines");
+    assert_eq!(
+        sim.nodes[viewer].hashes > 0,
+        outside,
+        "who hashed the pieces"
+    );
     assert!(startup < 500, "start-up took {startup} ms");
     assert!(seek_latency < 500, "seek took {seek_latency} ms");
     assert!(stats.downloaded_from_peers > 0);
@@ -276,7 +296,13 @@ fn start_up_asks_the_webseed_for_urgent_pieces_only() {
     let len = 8 << 20;
     let piece_len = 16 * 1024;
     let (mut sim, meta, _) = with_webseed(len, piece_len, 44, 8 << 20, 20);
-    let viewer = sim.add_node(Engine::new(Config::default(), id(2), meta.clone(), 2));
+    // Pieces are hashed outside the engine, as in the browser, except the start-up's (a digest
+    // from outside comes back later than one made here).
+    let outside = Config {
+        hash_outside: true,
+        ..Config::default()
+    };
+    let viewer = sim.add_node(Engine::new(outside, id(2), meta.clone(), 2));
     let bitrate = 250_000;
     let config = Config::default();
     // The playhead advances at the bitrate: after a second, the urgent window (plus the
@@ -301,6 +327,10 @@ fn start_up_asks_the_webseed_for_urgent_pieces_only() {
         held <= urgent_pieces * u64::from(piece_len),
         "{held} bytes fetched while starting up, more than the urgent window"
     );
+    assert_eq!(
+        sim.nodes[viewer].hashes, 0,
+        "start-up pieces are hashed inline"
+    );
 
     sim.nodes[viewer].engine.set_starting_up(false);
     let now = sim.now();
@@ -316,5 +346,9 @@ fn start_up_asks_the_webseed_for_urgent_pieces_only() {
     assert!(
         after >= bitrate * config.buffer_low_ms / 1000,
         "only {after} bytes after the start-up"
+    );
+    assert!(
+        sim.nodes[viewer].hashes > 0,
+        "later pieces are hashed outside"
     );
 }

@@ -47,6 +47,8 @@ pub(crate) struct Partial {
     pub webseed_fetches: u8,
     /// The urgent end-game already sent a second copy of its outstanding blocks.
     pub duplicated: bool,
+    /// Complete, and its digest is awaited under this ticket ([`super::Action::HashPiece`]).
+    pub hashing: Option<u64>,
 }
 
 impl Partial {
@@ -58,6 +60,7 @@ impl Partial {
             remaining: blocks,
             webseed_fetches: 0,
             duplicated: false,
+            hashing: None,
         }
     }
 

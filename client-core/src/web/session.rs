@@ -115,6 +115,8 @@ pub struct Inner {
     trackers: Vec<Rc<TrackerSocket>>,
     subscriber: Option<Subscriber>,
     fetches: HashMap<u64, AbortController>,
+    /// Hashes complete pieces when the page has it (the engine's `hash_outside`).
+    subtle: Option<web_sys::SubtleCrypto>,
     timer: Option<(i32, Millis)>,
     timer_closure: Option<Closure<dyn FnMut()>>,
     next_announce: Millis,
@@ -144,7 +146,9 @@ impl Session {
         options: Options,
     ) -> Session {
         let defaults = EngineConfig::default();
+        let subtle = util::subtle_crypto();
         let config = EngineConfig {
+            hash_outside: subtle.is_some(),
             max_peers: options.max_conns.max(1),
             use_url_list: options.webseeds,
             memory_budget: options.memory_budget.unwrap_or(defaults.memory_budget),
@@ -182,6 +186,7 @@ impl Session {
             trackers: Vec::new(),
             subscriber: None,
             fetches: HashMap::new(),
+            subtle,
             timer: None,
             timer_closure: None,
             next_announce: Millis(0),
@@ -628,6 +633,7 @@ impl Session {
     /// Carries out every action the engine has, then re-arms the timer and fires page events.
     pub fn pump(&self) {
         let mut fetches = Vec::new();
+        let mut hashing = Vec::new();
         let mut completed = false;
         {
             let mut s = self.0.borrow_mut();
@@ -678,6 +684,15 @@ impl Session {
                             }
                         }
                     }
+                    Action::HashPiece { index, ticket } => {
+                        let input = s.engine.hash_input(index, ticket);
+                        let started = s
+                            .subtle
+                            .as_ref()
+                            .zip(input)
+                            .and_then(|(subtle, data)| util::start_sha1(subtle, data));
+                        hashing.push((index, ticket, started));
+                    }
                     Action::PieceVerified { index } => {
                         s.events
                             .push(PageEvent::Named("verified", JsValue::from(index)));
@@ -716,6 +731,16 @@ impl Session {
         }
         for (url, start, end, parts) in fetches {
             self.fetch(url, start, end, parts);
+        }
+        for (index, ticket, started) in hashing {
+            let session = self.clone();
+            spawn_local(async move {
+                let digest = match started {
+                    Some(promise) => util::sha1_result(promise).await,
+                    None => None,
+                };
+                session.piece_hashed(index, ticket, digest);
+            });
         }
         self.wake_start_up_waiters();
         if completed {
@@ -826,7 +851,8 @@ impl Session {
         }
         let session = self.clone();
         spawn_local(async move {
-            // While the response is on its way (the first one: start-up).
+            // While the response is on its way (the first one: start-up, whose pieces the
+            // engine hashes itself).
             util::warm_up_hashing();
             let result = match request {
                 Ok(request) => {
@@ -843,6 +869,25 @@ impl Session {
                 session.webseed_parts(parts.iter().map(|p| (p.id, Err(err.clone()))));
             }
         });
+    }
+
+    /// A piece's digest is back (`None`: the browser failed to hash it, so it is hashed here).
+    fn piece_hashed(&self, index: u32, ticket: u64, digest: Option<[u8; 20]>) {
+        {
+            let mut s = self.0.borrow_mut();
+            if s.destroyed {
+                return;
+            }
+            let digest = digest.or_else(|| {
+                use sha1::{Digest, Sha1};
+                let input = s.engine.hash_input(index, ticket)?;
+                Some(Sha1::digest(input).into())
+            });
+            if let Some(digest) = digest {
+                s.engine.piece_hashed(index, ticket, digest, util::now());
+            }
+        }
+        self.pump();
     }
 
     /// Hands parts of WebSeed responses to the engine (those neither cancelled nor delivered

@@ -4,6 +4,7 @@ use std::cell::Cell;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::engine::Millis;
@@ -51,6 +52,33 @@ pub fn warm_up_hashing() {
     }
     let zeros = vec![0u8; 64 * 1024];
     std::hint::black_box(Sha1::digest(std::hint::black_box(&zeros)));
+}
+
+/// The page's SubtleCrypto, if it has one: only secure contexts do (https, localhost), so a
+/// pod served over plain http on a LAN address gives none.
+pub fn subtle_crypto() -> Option<web_sys::SubtleCrypto> {
+    let crypto = web_sys::window()?.crypto().ok()?;
+    let subtle = js_sys::Reflect::get(&crypto, &"subtle".into()).ok()?;
+    subtle.dyn_into().ok()
+}
+
+/// Starts hashing `data` with SHA-1 in the browser (off the main thread, with the CPU's SHA
+/// instructions where it has them). `digest` copies `data` when called, so `data` may be a
+/// view into wasm memory that changes right after. `None` if the browser refused.
+pub fn start_sha1(subtle: &web_sys::SubtleCrypto, data: &[u8]) -> Option<Promise> {
+    subtle.digest_with_str_and_u8_array("SHA-1", data).ok()
+}
+
+/// The digest a [`start_sha1`] promise resolves to.
+pub async fn sha1_result(promise: Promise) -> Option<[u8; 20]> {
+    let buffer = JsFuture::from(promise).await.ok()?;
+    let bytes = js_sys::Uint8Array::new(&buffer);
+    if bytes.length() != 20 {
+        return None;
+    }
+    let mut digest = [0u8; 20];
+    bytes.copy_to(&mut digest);
+    Some(digest)
 }
 
 /// Resolves after `ms` milliseconds.

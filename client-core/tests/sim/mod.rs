@@ -223,6 +223,13 @@ pub struct Node {
     /// Total upload capacity over all links (bytes/s), if limited.
     pub uplink: Option<u64>,
     uplink_busy: f64,
+    /// For an engine with `hash_outside`: each digest comes back after a random delay in this
+    /// range of ms (so digests also come back out of order), as from a browser's SubtleCrypto.
+    pub hash_delay_ms: std::ops::RangeInclusive<u64>,
+    /// Digests handed back to the engine.
+    pub hashes: u64,
+    /// Every `HashPiece` the engine asked for: (piece, ticket).
+    pub hash_requests: Vec<(u32, u64)>,
 }
 
 #[derive(Debug)]
@@ -247,6 +254,12 @@ enum Event {
         peer: usize,
     },
     Tick(usize),
+    Hashed {
+        node: usize,
+        index: u32,
+        ticket: u64,
+        digest: [u8; 20],
+    },
 }
 
 pub struct Sim {
@@ -311,6 +324,9 @@ impl Sim {
             webseed_requests: 0,
             uplink: None,
             uplink_busy: 0.0,
+            hash_delay_ms: 0..=3,
+            hashes: 0,
+            hash_requests: Vec::new(),
         });
         self.push(self.now, Event::Tick(index));
         index
@@ -459,6 +475,24 @@ impl Sim {
                         ws.cancel(node, id);
                     }
                 }
+                Action::HashPiece { index, ticket } => {
+                    use sha1::{Digest, Sha1};
+                    self.nodes[node].hash_requests.push((index, ticket));
+                    let input = self.nodes[node].engine.hash_input(index, ticket);
+                    let digest: [u8; 20] = Sha1::digest(input.expect("a fresh ticket")).into();
+                    let range = self.nodes[node].hash_delay_ms.clone();
+                    let delay = range.start() + self.rng.below_u64(range.end() - range.start() + 1);
+                    let at = self.now + delay as f64;
+                    self.push(
+                        at,
+                        Event::Hashed {
+                            node,
+                            index,
+                            ticket,
+                            digest,
+                        },
+                    );
+                }
                 Action::PieceVerified { index } => self.nodes[node].verified.push((index, now)),
                 Action::PieceFailed { index, peers } => {
                     self.nodes[node].failed.push((index, peers))
@@ -538,6 +572,18 @@ impl Sim {
                         .set_peer_writable(PeerKey(peer as u64), true);
                     self.drain(node);
                 }
+            }
+            Event::Hashed {
+                node,
+                index,
+                ticket,
+                digest,
+            } => {
+                self.nodes[node].hashes += 1;
+                self.nodes[node]
+                    .engine
+                    .piece_hashed(index, ticket, digest, now);
+                self.drain(node);
             }
             Event::Tick(node) => {
                 self.nodes[node].engine.tick(now);
