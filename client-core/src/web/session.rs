@@ -4,6 +4,9 @@
 //! - tracker messages ([`tracker`]) create offers and answers; announces go to every tracker at
 //!   once, each with its own offers (an RTCPeerConnection answers one offer only);
 //! - `WebSeedRequest` actions become `fetch` calls with `Range`;
+//! - `HashPiece` actions go to SubtleCrypto's `digest`, which hashes off the main thread (in a
+//!   secure context; elsewhere the engine hashes inline); a piece it fails to hash is hashed
+//!   here;
 //! - the engine's timer is a `setTimeout` at [`Engine::next_timeout`].
 //!
 //! Every input ends with [`Inner::pump`], which carries out the engine's actions. Events for
