@@ -10,7 +10,7 @@ use client_core::magnet::Magnet;
 use client_core::metainfo::{Metainfo, TorrentBuilder};
 use client_core::wire::{Decoder, ExtendedHandshake, Handshake, Message, WireLimits};
 use client_core::PeerId;
-use sim::{random_torrent, LinkCfg, Sim, WebSeedSim};
+use sim::{hashed_outside, random_torrent, LinkCfg, Sim, WebSeedSim};
 
 const FIXTURES: &str = "/work/shared/vectors/webtorrent-fixtures/fixtures";
 
@@ -193,15 +193,6 @@ fn magnet_webseeds_start_after_metadata() {
         node.engine.stats(sim.now()).downloaded_from_webseeds,
         data.len() as u64
     );
-}
-
-/// A leecher's configuration when the caller hashes its pieces (as the browser does, with
-/// SubtleCrypto): the sim answers each `HashPiece` after a random delay, out of order.
-fn hashed_outside() -> Config {
-    Config {
-        hash_outside: true,
-        ..Config::default()
-    }
 }
 
 #[test]

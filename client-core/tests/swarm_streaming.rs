@@ -7,7 +7,7 @@ mod sim;
 use client_core::engine::{Config, Engine, Millis};
 use client_core::metainfo::Metainfo;
 use client_core::PeerId;
-use sim::{random_torrent, LinkCfg, Sim, WebSeedSim};
+use sim::{hashed_outside, random_torrent, LinkCfg, Sim, WebSeedSim};
 
 fn id(n: u8) -> PeerId {
     PeerId::generate(b"-SH0100-", [n; 12])
@@ -95,10 +95,7 @@ fn slow_peer_and_webseed_meet_every_deadline_and_seek_fast() {
 /// and out of order, and the seek gives up pieces whose digests are still out.
 #[test]
 fn deadlines_and_seek_with_pieces_hashed_outside() {
-    deadlines_and_seek(Config {
-        hash_outside: true,
-        ..Config::default()
-    });
+    deadlines_and_seek(hashed_outside());
 }
 
 fn deadlines_and_seek(viewer_config: Config) {
@@ -298,11 +295,7 @@ fn start_up_asks_the_webseed_for_urgent_pieces_only() {
     let (mut sim, meta, _) = with_webseed(len, piece_len, 44, 8 << 20, 20);
     // Pieces are hashed outside the engine, as in the browser, except the start-up's (a digest
     // from outside comes back later than one made here).
-    let outside = Config {
-        hash_outside: true,
-        ..Config::default()
-    };
-    let viewer = sim.add_node(Engine::new(outside, id(2), meta.clone(), 2));
+    let viewer = sim.add_node(Engine::new(hashed_outside(), id(2), meta.clone(), 2));
     let bitrate = 250_000;
     let config = Config::default();
     // The playhead advances at the bitrate: after a second, the urgent window (plus the

@@ -8,7 +8,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use client_core::engine::{
-    Action, CloseReason, Engine, Millis, PeerKey, WebSeedError, WebSeedPart,
+    Action, CloseReason, Config, Engine, Millis, PeerKey, WebSeedError, WebSeedPart,
 };
 use client_core::metainfo::Metainfo;
 
@@ -24,6 +24,16 @@ pub fn random_torrent(len: usize, piece: u32, seed: u64) -> (Metainfo, Vec<u8>) 
             .unwrap();
     b.update(&data);
     (b.finish().unwrap(), data)
+}
+
+/// An engine configuration where the caller hashes the pieces (as the browser does, with
+/// SubtleCrypto): the sim answers each `HashPiece` after a random delay
+/// ([`Node::hash_delay_ms`]), so digests also come back out of order.
+pub fn hashed_outside() -> Config {
+    Config {
+        hash_outside: true,
+        ..Config::default()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
