@@ -443,6 +443,62 @@ fn a_torrent_that_cannot_be_added_leaves_the_player_empty() {
     assert!(src.is_null(), "the player still has a source: {src}");
 }
 
+/// A page may fetch the .torrent itself (in its `<head>`, while the client loads) and hand
+/// `stream` the promise: a failed fetch and an HTTP error are errors that say so, the player is
+/// left empty, and a good fetch plays.
+#[test]
+fn a_torrent_fetched_by_the_page_plays_and_its_fetch_errors_are_clear() {
+    let (pod, video, _dir) = pod_with_clip();
+    let browser = Browser::launch(Kind::Chromium).unwrap();
+    open_client(&browser, &pod);
+    let error_after = |script: &str| {
+        browser
+            .execute(&format!("window.shoalPlay({script}); return true;"), vec![])
+            .unwrap();
+        let status = wait_for(
+            &browser,
+            "the error on the page",
+            "const s = document.getElementById('status'); return s.className === 'error' && s.textContent;",
+            Duration::from_secs(30),
+        );
+        let src = browser
+            .execute(
+                "return document.getElementById('player').getAttribute('src');",
+                vec![],
+            )
+            .unwrap();
+        assert!(src.is_null(), "the player still has a source: {src}");
+        browser
+            .execute(
+                "document.getElementById('status').className = ''; return true;",
+                vec![],
+            )
+            .unwrap();
+        status.as_str().unwrap().to_owned()
+    };
+    let missing = error_after("fetch('/static/torrents/missing.torrent')");
+    assert!(missing.contains("404"), "{missing}");
+    // Nothing listens on port 9 (discard): the fetch itself rejects.
+    let unreachable = error_after("fetch('http://127.0.0.1:9/x.torrent')");
+    assert!(
+        unreachable.contains("cannot fetch the .torrent"),
+        "{unreachable}"
+    );
+
+    browser
+        .execute(
+            "window.shoalPlay(fetch(arguments[0])); return true;",
+            vec![video["torrentUrl"].clone()],
+        )
+        .unwrap();
+    wait_for(
+        &browser,
+        "playback of the torrent the page fetched",
+        "const v = document.getElementById('player'); if (v.paused) v.play().catch(() => {}); return v.currentTime > 1;",
+        Duration::from_secs(60),
+    );
+}
+
 /// A seeder whose data channel flips bytes in every block it sends: the viewer's hash checks
 /// catch it, the peer is dropped, and the video still plays with every piece verified.
 #[test]

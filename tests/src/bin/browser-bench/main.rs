@@ -67,8 +67,8 @@ const PLAIN_PAGE: &str = concat!(
 );
 
 /// Shoal's client streaming `?id=` (a .torrent URL), as the README's embedding snippet does:
-/// the client's module, its wasm and the .torrent are all fetched while the page loads (the
-/// API's own fetch of the .torrent then finds it preloaded).
+/// the client's module, its wasm and the .torrent are all fetched while the page loads, and
+/// `stream` takes the .torrent's fetch promise.
 const SHOAL_PAGE: &str = concat!(
     r#"<!doctype html><meta charset="utf-8"><title>shoal</title>
 <link rel="modulepreload" href="./client/shoal-client.js">
@@ -76,9 +76,7 @@ const SHOAL_PAGE: &str = concat!(
   // The wasm compiles while the module loads; `init` takes the compiled module.
   window.shoalWasm = WebAssembly.compileStreaming(fetch('./client/shoal-client_bg.wasm'));
   window.shoalWasm.then(() => { marks.compiled = performance.now(); });
-  const preload = Object.assign(document.createElement('link'), { rel: 'preload', as: 'fetch', crossOrigin: 'anonymous' });
-  preload.href = new URLSearchParams(location.search).get('id');
-  document.head.append(preload);
+  window.shoalTorrent = fetch(new URLSearchParams(location.search).get('id'));
 </script>
 <video id="player" muted autoplay playsinline></video>"#,
     probe!(),
@@ -89,7 +87,7 @@ const SHOAL_PAGE: &str = concat!(
   await init({ module_or_path: window.shoalWasm });
   marks.init = performance.now();
   const client = new Client({});
-  const torrent = await client.stream(new URLSearchParams(location.search).get('id'), v, {});
+  const torrent = await client.stream(window.shoalTorrent, v, {});
   marks.added = performance.now();
   window.shoalTorrent = torrent;
   torrent.on('verified', () => { marks.verified = marks.verified || performance.now(); });
