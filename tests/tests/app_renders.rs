@@ -26,6 +26,24 @@ fn app_renders_in(kind: Kind) {
     browser
         .wait_for_text("#home-title", "Watch", Duration::from_secs(5))
         .unwrap();
+    // The app's wasm (most of a first visit's bytes) came gzipped: what a viewer on a pod's
+    // home connection waits for.
+    let sizes = browser
+        .execute(
+            "return performance.getEntriesByType('resource').filter((e) => e.name.endsWith('_bg.wasm')).map((e) => [e.encodedBodySize, e.decodedBodySize]);",
+            vec![],
+        )
+        .unwrap();
+    let sizes = sizes.as_array().expect("resource timings");
+    assert!(!sizes.is_empty(), "the app's wasm was not fetched");
+    for pair in sizes {
+        let (sent, wasm) = (pair[0].as_f64().unwrap(), pair[1].as_f64().unwrap());
+        assert!(
+            sent > 0.0 && sent < wasm * 0.6,
+            "{}: the app's wasm came as {sent} bytes for {wasm}",
+            kind.name()
+        );
+    }
     let shot = shoal_tests::output_dir().join(format!("home-{}.png", kind.name()));
     browser.screenshot(&shot).unwrap();
     let errors = browser.page_errors().unwrap();
