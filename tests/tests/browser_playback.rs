@@ -410,29 +410,18 @@ fn a_dead_tracker_delays_nothing() {
     );
 }
 
-/// A torrent that cannot be added (its URL answers 404) is an error the page shows, and the
-/// `<video>` that `client.stream` had made ready is left empty (no MediaSource left loading).
-#[test]
-fn a_torrent_that_cannot_be_added_leaves_the_player_empty() {
-    let pod = TestPod::start();
-    let browser = Browser::launch(Kind::Chromium).unwrap();
-    open_client(&browser, &pod);
-    let missing = format!("{}/static/torrents/missing.torrent", pod.url());
+/// Has the example page play `id` (a JS expression), which must fail: returns the error the
+/// page shows, after checking that the `<video>` that `client.stream` had made ready is left
+/// empty (no MediaSource left loading). The page is ready for the next attempt.
+fn play_expecting_error(browser: &Browser, id: &str) -> String {
     browser
-        .execute(
-            "window.shoalPlay(arguments[0]); return true;",
-            vec![missing.into()],
-        )
+        .execute(&format!("window.shoalPlay({id}); return true;"), vec![])
         .unwrap();
     let status = wait_for(
-        &browser,
+        browser,
         "the error on the page",
         "const s = document.getElementById('status'); return s.className === 'error' && s.textContent;",
         Duration::from_secs(30),
-    );
-    assert!(
-        status.as_str().unwrap().contains("404"),
-        "the page's error does not say what went wrong: {status}"
     );
     let src = browser
         .execute(
@@ -441,6 +430,28 @@ fn a_torrent_that_cannot_be_added_leaves_the_player_empty() {
         )
         .unwrap();
     assert!(src.is_null(), "the player still has a source: {src}");
+    browser
+        .execute(
+            "document.getElementById('status').className = ''; return true;",
+            vec![],
+        )
+        .unwrap();
+    status.as_str().unwrap().to_owned()
+}
+
+/// A torrent that cannot be added (its URL answers 404) is an error the page shows, and the
+/// player is left empty.
+#[test]
+fn a_torrent_that_cannot_be_added_leaves_the_player_empty() {
+    let pod = TestPod::start();
+    let browser = Browser::launch(Kind::Chromium).unwrap();
+    open_client(&browser, &pod);
+    let missing = format!("{}/static/torrents/missing.torrent", pod.url());
+    let status = play_expecting_error(&browser, &serde_json::to_string(&missing).unwrap());
+    assert!(
+        status.contains("404"),
+        "the page's error does not say what went wrong: {status}"
+    );
 }
 
 /// A page may fetch the .torrent itself (in its `<head>`, while the client loads) and hand
@@ -451,35 +462,10 @@ fn a_torrent_fetched_by_the_page_plays_and_its_fetch_errors_are_clear() {
     let (pod, video, _dir) = pod_with_clip();
     let browser = Browser::launch(Kind::Chromium).unwrap();
     open_client(&browser, &pod);
-    let error_after = |script: &str| {
-        browser
-            .execute(&format!("window.shoalPlay({script}); return true;"), vec![])
-            .unwrap();
-        let status = wait_for(
-            &browser,
-            "the error on the page",
-            "const s = document.getElementById('status'); return s.className === 'error' && s.textContent;",
-            Duration::from_secs(30),
-        );
-        let src = browser
-            .execute(
-                "return document.getElementById('player').getAttribute('src');",
-                vec![],
-            )
-            .unwrap();
-        assert!(src.is_null(), "the player still has a source: {src}");
-        browser
-            .execute(
-                "document.getElementById('status').className = ''; return true;",
-                vec![],
-            )
-            .unwrap();
-        status.as_str().unwrap().to_owned()
-    };
-    let missing = error_after("fetch('/static/torrents/missing.torrent')");
+    let missing = play_expecting_error(&browser, "fetch('/static/torrents/missing.torrent')");
     assert!(missing.contains("404"), "{missing}");
     // Nothing listens on port 9 (discard): the fetch itself rejects.
-    let unreachable = error_after("fetch('http://127.0.0.1:9/x.torrent')");
+    let unreachable = play_expecting_error(&browser, "fetch('http://127.0.0.1:9/x.torrent')");
     assert!(
         unreachable.contains("cannot fetch the .torrent"),
         "{unreachable}"
