@@ -168,6 +168,10 @@ async fn bundle_headers(State(dir): State<PathBuf>, request: Request, next: Next
             fresh_gzip(&file);
         }
     }
+    // `/` and the app's routes (`/w/…`, no file extension) are answered with the index.
+    if !relative.rsplit('/').next().unwrap_or("").contains('.') {
+        fresh_gzip(&dir.join("index.html"));
+    }
     let mut response = next.run(request).await;
     if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
         let value = if immutable {
@@ -306,9 +310,23 @@ mod tests {
         );
         std::fs::write(&index, &rebuilt).unwrap();
 
-        let (response, body) = get(&app, "/index.html", true).await;
-        assert_eq!(header_of(&response, header::CONTENT_ENCODING), None);
-        assert_eq!(String::from_utf8(body).unwrap(), rebuilt);
+        for path in ["/", "/w/some-video", "/index.html"] {
+            let (response, body) = get(&app, path, true).await;
+            assert_eq!(
+                header_of(&response, header::CONTENT_ENCODING),
+                None,
+                "{path}"
+            );
+            assert_eq!(String::from_utf8(body).unwrap(), rebuilt, "{path}");
+            // Stale again for the next path: as if rebuilt once more.
+            write_gzip(&index).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(gzip_path(&index))
+                .unwrap()
+                .set_modified(earlier)
+                .unwrap();
+        }
         // The next start compresses it again.
         let app = service(dir.path());
         let (response, body) = get(&app, "/index.html", true).await;
