@@ -298,12 +298,15 @@ mod tests {
         assert!(fresh_gzip(&index).is_some());
         // Rebuilt after its .gz was written (mtimes can be coarse: date the .gz back).
         let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
-        std::fs::File::options()
-            .write(true)
-            .open(gzip_path(&index))
-            .unwrap()
-            .set_modified(earlier)
-            .unwrap();
+        let date_gzip_back = || {
+            std::fs::File::options()
+                .write(true)
+                .open(gzip_path(&index))
+                .unwrap()
+                .set_modified(earlier)
+                .unwrap();
+        };
+        date_gzip_back();
         let rebuilt = format!(
             "<!doctype html><title>new</title>{}",
             "<p>y</p>".repeat(300)
@@ -320,12 +323,7 @@ mod tests {
             assert_eq!(String::from_utf8(body).unwrap(), rebuilt, "{path}");
             // Stale again for the next path: as if rebuilt once more.
             write_gzip(&index).unwrap();
-            std::fs::File::options()
-                .write(true)
-                .open(gzip_path(&index))
-                .unwrap()
-                .set_modified(earlier)
-                .unwrap();
+            date_gzip_back();
         }
         // The next start compresses it again.
         let app = service(dir.path());
