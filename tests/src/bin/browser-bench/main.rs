@@ -76,7 +76,7 @@ const SHOAL_PAGE: &str = concat!(
   // The wasm compiles while the module loads; `init` takes the compiled module.
   window.shoalWasm = WebAssembly.compileStreaming(fetch('./client/shoal-client_bg.wasm'));
   window.shoalWasm.then(() => { marks.compiled = performance.now(); });
-  window.shoalTorrent = fetch(new URLSearchParams(location.search).get('id'));
+  window.shoalTorrentFetch = fetch(new URLSearchParams(location.search).get('id'));
 </script>
 <video id="player" muted autoplay playsinline></video>"#,
     probe!(),
@@ -87,7 +87,7 @@ const SHOAL_PAGE: &str = concat!(
   await init({ module_or_path: window.shoalWasm });
   marks.init = performance.now();
   const client = new Client({});
-  const torrent = await client.stream(window.shoalTorrent, v, {});
+  const torrent = await client.stream(window.shoalTorrentFetch, v, {});
   marks.added = performance.now();
   window.shoalTorrent = torrent;
   torrent.on('verified', () => { marks.verified = marks.verified || performance.now(); });
