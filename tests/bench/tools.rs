@@ -208,11 +208,18 @@ pub struct WrkRun {
     pub timeouts: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// CPU time the server used during the run, when the caller measured it (0 otherwise).
+    pub server_cpu_seconds: f64,
 }
 
 impl WrkRun {
     pub fn per_second(&self) -> f64 {
         self.requests as f64 / self.seconds
+    }
+
+    /// The server's CPU time per request answered, in µs.
+    pub fn server_cpu_micros(&self) -> f64 {
+        self.server_cpu_seconds * 1e6 / self.requests.max(1) as f64
     }
 }
 
@@ -283,6 +290,7 @@ pub fn wrk(
         timeouts: n("timeout"),
         p50_ms: n("p50_us") as f64 / 1e3,
         p99_ms: n("p99_us") as f64 / 1e3,
+        server_cpu_seconds: 0.0,
     }
 }
 

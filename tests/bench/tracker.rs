@@ -70,12 +70,20 @@ pub fn run(pod: &BenchPod, seconds: Duration) -> Vec<Verdict> {
         seconds.as_secs()
     );
     println!(
-        "  {:<26} {:>14} {:>12} {:>8}   {:>17} {:>17}",
-        "mode", "opentracker/s", "pod/s", "pod/ot", "ot p50/p99 ms", "pod p50/p99 ms"
+        "  {:<26} {:>14} {:>12} {:>8}   {:>17} {:>17}   {:>17}",
+        "mode",
+        "opentracker/s",
+        "pod/s",
+        "pod/ot",
+        "ot p50/p99 ms",
+        "pod p50/p99 ms",
+        "CPU µs/req ot/pod"
     );
     let mut verdicts = Vec::new();
     for (mode, close) in [("one announce a connection", true), ("keep-alive", false)] {
-        let measure = |base: &str, path: &str| {
+        // The pod runs in this process; its CPU is this process's (the thread running wrk only
+        // waits for it).
+        let measure = |base: &str, path: &str, server_pid: u32| {
             let env = [
                 ("BENCH_ANNOUNCE_PATH", path.to_owned()),
                 ("BENCH_INFO_HASH", escaped.clone()),
@@ -85,7 +93,12 @@ pub fn run(pod: &BenchPod, seconds: Duration) -> Vec<Verdict> {
             let url = format!("{base}/");
             tools::wait_for_quiet_machine();
             tools::wrk(dir.path(), script, &url, &env, connections, WARM_UP);
+            let cpu_before = shoal_tests::process_cpu_seconds(server_pid);
             let run = tools::wrk(dir.path(), script, &url, &env, connections, seconds);
+            let run = tools::WrkRun {
+                server_cpu_seconds: shoal_tests::process_cpu_seconds(server_pid) - cpu_before,
+                ..run
+            };
             // Read errors are expected: opentracker closes each connection after its answer
             // without saying so, which wrk counts as a read error and then reconnects.
             if run.bad_status > 0 || run.connect_errors > 0 || run.timeouts > 0 {
@@ -94,18 +107,23 @@ pub fn run(pod: &BenchPod, seconds: Duration) -> Vec<Verdict> {
             run
         };
         let (reference, ours) = tools::alternate(
-            || measure(&opentracker_base, "/announce"),
-            || measure(&pod.url, "/tracker/announce"),
+            || measure(&opentracker_base, "/announce", opentracker.child.id()),
+            || measure(&pod.url, "/tracker/announce", std::process::id()),
         );
         let ratio = ours.per_second() / reference.per_second();
         println!(
-            "  {:<26} {:>14.0} {:>12.0} {:>8.2}   {:>17} {:>17}",
+            "  {:<26} {:>14.0} {:>12.0} {:>8.2}   {:>17} {:>17}   {:>17}",
             mode,
             reference.per_second(),
             ours.per_second(),
             ratio,
             format!("{:.2}/{:.2}", reference.p50_ms, reference.p99_ms),
             format!("{:.2}/{:.2}", ours.p50_ms, ours.p99_ms),
+            format!(
+                "{:.1}/{:.1}",
+                reference.server_cpu_micros(),
+                ours.server_cpu_micros()
+            ),
         );
         verdicts.push(Verdict {
             what: format!("HTTP announces/s vs opentracker ({mode})"),

@@ -34,6 +34,28 @@ pub fn free_port() -> u16 {
         .expect("no free loopback port")
 }
 
+/// CPU time process `pid` has used so far, user and system: utime and stime, fields 14 and 15
+/// of `/proc/PID/stat`, counted in USER_HZ ticks, which Linux fixes at 100 a second for every
+/// architecture. 0 if the process is gone. The benchmarks print a server's CPU per request
+/// beside its throughput: on 2 cores shared with the load generator, throughput swings ±10%
+/// from run to run with whatever else the machine does, CPU per request hardly moves.
+pub fn process_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start with field 3.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |field: usize| {
+        fields
+            .get(field - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(14) + ticks(15)) as f64 / 100.0
+}
+
 /// The body of a GET that must succeed (panics with the URL otherwise).
 pub fn get_bytes(url: &str) -> Vec<u8> {
     let response = ureq::get(url)

@@ -18,6 +18,7 @@
 //! client count, every client announces in a closed loop (next announce when the response
 //! arrives) with 5 offers of a ~500-byte SDP, like WebTorrent, spread over 10 swarms, so each
 //! announce also relays up to 5 offers to other clients; prints announces/s, p50/p99 latency,
+//! each server's CPU time per announce (steadier than throughput on shared cores),
 //! and the ratios. Latency: the same clients at a fixed offered load (`BENCH_OFFERED` announces/s
 //! in all, default 2000, each client on its own staggered schedule; latency counted from the
 //! scheduled time). In a closed loop, latency is only the client count over the throughput
@@ -129,6 +130,11 @@ impl Server {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
+    }
+
+    /// CPU time the server has used so far.
+    fn cpu_seconds(&self) -> f64 {
+        shoal_tests::process_cpu_seconds(self.child.id())
     }
 }
 
@@ -378,6 +384,8 @@ async fn idle_memory(server: &Server, n: usize, offers: usize) -> anyhow::Result
 
 struct Load {
     per_second: f64,
+    /// The server's CPU time per announce answered.
+    cpu_per_announce: Duration,
     p50: Duration,
     p99: Duration,
 }
@@ -395,6 +403,7 @@ enum Pace {
 
 async fn load(server: &Server, n: usize, seconds: u64, pace: Pace) -> anyhow::Result<Load> {
     let clients = connect_all(&server.url, n).await?;
+    let cpu_before = server.cpu_seconds();
     let start = Instant::now() + Duration::from_millis(200);
     let end = start + Duration::from_secs(seconds);
     let period = match pace {
@@ -430,6 +439,7 @@ async fn load(server: &Server, n: usize, seconds: u64, pace: Pace) -> anyhow::Re
         latencies.extend(task.await??);
     }
     let elapsed = start.elapsed();
+    let cpu = server.cpu_seconds() - cpu_before;
     latencies.sort();
     let at = |q: f64| {
         latencies
@@ -440,6 +450,7 @@ async fn load(server: &Server, n: usize, seconds: u64, pace: Pace) -> anyhow::Re
     tokio::time::sleep(Duration::from_secs(1)).await; // let the server forget the clients
     Ok(Load {
         per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        cpu_per_announce: Duration::from_secs_f64(cpu.max(0.0) / latencies.len().max(1) as f64),
         p50: at(0.50),
         p99: at(0.99),
     })
@@ -528,21 +539,25 @@ async fn run() -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("load on {} with {n} clients", server.name))?;
                 println!(
-                    "{:<20} {n:>5} clients: {:>9.0} announces/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
+                    "{:<20} {n:>5} clients: {:>9.0} announces/s  p50 {:>7.2} ms  p99 {:>7.2} ms  \
+                     CPU {:>5.1} µs per announce",
                     server.name,
                     result.per_second,
                     ms(result.p50),
-                    ms(result.p99)
+                    ms(result.p99),
+                    result.cpu_per_announce.as_secs_f64() * 1e6
                 );
                 results.push((label, server.name, n, result));
             }
             let (a, b) = (&results[results.len() - 2].3, &results[results.len() - 1].3);
             println!(
-                "{:<20} {n:>5} clients: announces/s x{:.2}, p99 x{:.2} (shoal / reference; >1 \
-                 throughput and <1 latency favour shoal)",
+                "{:<20} {n:>5} clients: announces/s x{:.2}, p99 x{:.2}, CPU per announce x{:.2} \
+                 (shoal / reference; >1 throughput, <1 latency and <1 CPU favour shoal)",
                 "ratio",
                 a.per_second / b.per_second,
-                ms(a.p99) / ms(b.p99).max(f64::MIN_POSITIVE)
+                ms(a.p99) / ms(b.p99).max(f64::MIN_POSITIVE),
+                a.cpu_per_announce.as_secs_f64()
+                    / b.cpu_per_announce.as_secs_f64().max(f64::MIN_POSITIVE)
             );
         }
     }
@@ -552,6 +567,7 @@ async fn run() -> anyhow::Result<()> {
         "load": results.iter().map(|(pace, name, n, r)| json!({
             "pace": pace, "server": name, "clients": n, "announcesPerSecond": r.per_second,
             "p50Ms": ms(r.p50), "p99Ms": ms(r.p99),
+            "cpuMicrosPerAnnounce": r.cpu_per_announce.as_secs_f64() * 1e6,
         })).collect::<Vec<_>>(),
     });
     println!("BENCH_JSON {summary}");
