@@ -10,7 +10,8 @@ use client_core::tracker::http::{
 };
 use client_core::tracker::ws::{
     Action, Announce, AnnounceResponse, Answer, ClientMessage, Failure, Offer, OfferId,
-    RelayedAnswer, RelayedOffer, Scrape, ScrapeResponse, ServerMessage, MAX_OFFERS, MAX_SDP_LEN,
+    RelayedAnswer, RelayedOffer, Scrape, ScrapeResponse, Sdp, ServerMessage, MAX_OFFERS,
+    MAX_SDP_LEN,
 };
 use client_core::tracker::{AnnounceEvent, ScrapeStats, TrackerError};
 use client_core::{InfoHash, PeerId};
@@ -113,11 +114,11 @@ fn announce_with_offers() -> Announce {
         offers: vec![
             Offer {
                 offer_id: control_offer_id(),
-                sdp: SDP.into(),
+                sdp: Sdp::from_text(SDP),
             },
             Offer {
                 offer_id: high_offer_id(),
-                sdp: SDP.into(),
+                sdp: Sdp::from_text(SDP),
             },
         ],
         ..Announce::new(leaves(), webtorrent_peer())
@@ -171,10 +172,38 @@ fn announce_as_the_js_client_writes_it_parses() {
     assert_eq!(announce.event, Some(AnnounceEvent::Started));
     assert_eq!(announce.offers.len(), 1);
     assert_eq!(announce.offers[0].offer_id, high_offer_id());
-    assert_eq!(announce.offers[0].sdp, SDP);
+    assert_eq!(announce.offers[0].sdp.to_text(), SDP);
     assert_eq!(announce.answer, None);
     // We never emit `left: null` (the reference server would count it as a seeder).
     assert!(!ClientMessage::Announce(announce).to_json().contains("left"));
+}
+
+#[test]
+fn an_offer_sdp_is_relayed_as_written_and_decoded_once() {
+    // Escapes serde_json would not write (`\u0061`, `\/`): the tracker must not decode and
+    // re-encode the SDP, only check it and pass it on.
+    let literal = r#""v=0\r\n\u0061=x\/y\r\n""#;
+    let json = format!(
+        r#"{{"action":"announce","info_hash":"{LEAVES_JSON}","peer_id":"-WW0300-Tq3z0VhR1kYd","offers":[{{"offer":{{"type":"offer","sdp":{literal}}},"offer_id":"{HIGH_ID_JSON}"}}]}}"#
+    );
+    let ClientMessage::Announce(announce) = ClientMessage::parse(&json).unwrap() else {
+        panic!("not an announce");
+    };
+    let sdp = announce.offers[0].sdp.clone();
+    assert_eq!(sdp.as_json(), literal);
+    let relayed = ServerMessage::Offer(RelayedOffer {
+        info_hash: leaves(),
+        peer_id: webtorrent_peer(),
+        offer_id: high_offer_id(),
+        sdp,
+    })
+    .to_json();
+    assert!(relayed.contains(literal), "{relayed}");
+    let ServerMessage::Offer(received) = ServerMessage::parse(&relayed).unwrap() else {
+        panic!("not an offer: {relayed}");
+    };
+    assert_eq!(received.sdp.to_text(), "v=0\r\na=x/y\r\n");
+    assert_eq!(Sdp::from_text("v=0\r\n").as_json(), r#""v=0\r\n""#);
 }
 
 #[test]
@@ -214,7 +243,7 @@ fn answer_golden() {
         Answer {
             to_peer_id: webtorrent_peer(),
             offer_id: high_offer_id(),
-            sdp: SDP.into(),
+            sdp: Sdp::from_text(SDP),
         },
     ));
     let expected = format!(
@@ -304,7 +333,7 @@ fn relayed_offer_and_answer_golden() {
         info_hash: leaves(),
         peer_id: webtorrent_peer(),
         offer_id: control_offer_id(),
-        sdp: SDP.into(),
+        sdp: Sdp::from_text(SDP),
     });
     assert_eq!(
         offer.to_json(),
@@ -316,7 +345,7 @@ fn relayed_offer_and_answer_golden() {
         info_hash: leaves(),
         peer_id: shoal_peer(),
         offer_id: control_offer_id(),
-        sdp: SDP.into(),
+        sdp: Sdp::from_text(SDP),
     });
     assert_eq!(
         answer.to_json(),

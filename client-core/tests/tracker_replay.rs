@@ -11,7 +11,7 @@ use client_core::tracker::http::{
 };
 use client_core::tracker::ws::{
     Action, Announce, AnnounceResponse, Answer, ClientMessage, Failure, Offer, OfferId,
-    RelayedAnswer, RelayedOffer, Scrape, ScrapeResponse, ServerMessage,
+    RelayedAnswer, RelayedOffer, Scrape, ScrapeResponse, Sdp, ServerMessage,
 };
 use client_core::tracker::{AnnounceEvent, ScrapeStats};
 use client_core::{InfoHash, PeerId};
@@ -105,13 +105,13 @@ fn random_client(rng: &mut Rng) -> ClientMessage {
         offers: (0..rng.below(6))
             .map(|_| Offer {
                 offer_id: OfferId(rng.id()),
-                sdp: rng.text(),
+                sdp: Sdp::from_text(&rng.text()),
             })
             .collect(),
         answer: rng.maybe(|r| Answer {
             to_peer_id: PeerId(r.id()),
             offer_id: OfferId(r.id()),
-            sdp: r.text(),
+            sdp: Sdp::from_text(&r.text()),
         }),
         trackerid: rng.maybe(Rng::text),
     })
@@ -132,13 +132,13 @@ fn random_server(rng: &mut Rng) -> ServerMessage {
             info_hash: InfoHash(rng.id()),
             peer_id: PeerId(rng.id()),
             offer_id: OfferId(rng.id()),
-            sdp: rng.text(),
+            sdp: Sdp::from_text(&rng.text()),
         }),
         2 => ServerMessage::Answer(RelayedAnswer {
             info_hash: InfoHash(rng.id()),
             peer_id: PeerId(rng.id()),
             offer_id: OfferId(rng.id()),
-            sdp: rng.text(),
+            sdp: Sdp::from_text(&rng.text()),
         }),
         3 => ServerMessage::Scrape(ScrapeResponse {
             files: (0..rng.below(4))

@@ -10,17 +10,26 @@
 //!   else; serde_json writes them as Node does (U+0080..U+00FF as UTF-8, control chars escaped).
 //! - Parsing is bounded: at most [`MAX_MESSAGE_LEN`] bytes of JSON, [`MAX_OFFERS`] offers,
 //!   [`MAX_SDP_LEN`] bytes per SDP, [`super::MAX_SCRAPE_HASHES`] hashes per scrape.
+//! - An SDP stays in its JSON form ([`Sdp`]) from the offerer's message to the answerer's: the
+//!   tracker checks it once and relays it without decoding it. Relaying is the tracker's hot
+//!   path (five offers of 1–4 KB per announce), and bittorrent-tracker forwards `offer` as
+//!   received too.
+//! - Parsing reads a message in one pass into borrowed slices of the text (`Fields`), then
+//!   checks each member it needs: no tree of owned keys and values is built, and each error
+//!   names the member at fault.
 //! - Unknown keys are ignored (the JS client lets apps add arbitrary announce fields); `null` is
 //!   treated like an absent key. `left: null` (a magnet leecher) means "unknown", never "seeder".
 //! - What we emit is what the reference implementation emits, key order aside, except where
 //!   §1.13 recommends better: we omit an unknown `left` instead of sending `null` (which the
 //!   reference server counts as a seeder), and our failures carry `action` and `info_hash`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::de;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::{snippet, AnnounceEvent, ScrapeStats, TrackerError, MAX_SCRAPE_HASHES};
 use crate::id::IdError;
@@ -30,8 +39,75 @@ use crate::{InfoHash, PeerId};
 pub const MAX_MESSAGE_LEN: usize = 256 * 1024;
 /// Most offers accepted in one announce (WebTorrent sends 5; libtorrent bounds this too).
 pub const MAX_OFFERS: usize = 10;
-/// Largest SDP accepted. A non-trickle SDP with all candidates is typically 1–4 KB.
+/// Largest SDP accepted, counted in its JSON form (quotes aside). A non-trickle SDP with all
+/// candidates is typically 1–4 KB.
 pub const MAX_SDP_LEN: usize = 16 * 1024;
+
+/// A session description (SDP) as tracker messages carry it: the JSON string literal, quotes
+/// and escapes included, exactly as the peer that made it sent it.
+///
+/// Invariant: the literal is one valid JSON string of at most [`MAX_SDP_LEN`] bytes between its
+/// quotes. Two `Sdp`s are equal when their literals are, so the same text escaped two ways
+/// (`"\u0041"`, `"A"`) is two values; no peer escapes an SDP but the JSON way.
+#[derive(Clone)]
+pub struct Sdp(Box<RawValue>);
+
+impl Sdp {
+    /// The SDP of a local RTCPeerConnection description, ready to send.
+    pub fn from_text(text: &str) -> Self {
+        // A `&str` always serialises.
+        Sdp(serde_json::value::to_raw_value(text).expect("a string serialises"))
+    }
+
+    /// The decoded text, for RTCPeerConnection.
+    pub fn to_text(&self) -> String {
+        // The literal was validated when parsed or written by `from_text`.
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+
+    /// The JSON string literal, quotes included.
+    pub fn as_json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Checks a member that should hold an SDP and keeps its literal.
+    fn parse(raw: &RawValue, field: &'static str) -> Result<Self, TrackerError> {
+        let literal = raw.get();
+        if !literal.starts_with('"') {
+            return Err(TrackerError::Invalid(field));
+        }
+        let len = literal.len() - 2;
+        if len > MAX_SDP_LEN {
+            return Err(TrackerError::SdpTooLong {
+                field,
+                len,
+                max: MAX_SDP_LEN,
+            });
+        }
+        Ok(Sdp(raw.to_owned()))
+    }
+}
+
+impl PartialEq for Sdp {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_json() == other.as_json()
+    }
+}
+
+impl Eq for Sdp {}
+
+impl fmt::Debug for Sdp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sdp({})", snippet(self.as_json()))
+    }
+}
+
+impl Serialize for Sdp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // serde_json writes a RawValue as it is: no re-escaping.
+        self.0.serialize(serializer)
+    }
+}
 
 /// The random 20-byte id an offerer gives each offer; the answer echoes it unchanged.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -73,7 +149,7 @@ impl From<[u8; 20]> for OfferId {
 pub struct Offer {
     pub offer_id: OfferId,
     /// The offer SDP with every ICE candidate in it (no trickle with JS peers, §2.1).
-    pub sdp: String,
+    pub sdp: Sdp,
 }
 
 /// The answer part of an announce that answers a relayed offer.
@@ -83,7 +159,7 @@ pub struct Answer {
     pub to_peer_id: PeerId,
     /// The relayed offer's id, echoed unchanged.
     pub offer_id: OfferId,
-    pub sdp: String,
+    pub sdp: Sdp,
 }
 
 /// A client's announce. The same `action: "announce"` carries three shapes (§1.3, §1.4):
@@ -192,9 +268,8 @@ pub enum ClientMessage {
 impl ClientMessage {
     /// Parses and validates one text frame.
     pub fn parse(json: &str) -> Result<Self, TrackerError> {
-        let object = parse_object(json)?;
-        let fields = Fields(&object);
-        match fields.str("action")? {
+        let fields = Fields::parse_message(json)?;
+        match fields.str("action")?.as_deref() {
             Some("announce") => parse_announce(&fields).map(ClientMessage::Announce),
             Some("scrape") => parse_scrape(&fields).map(ClientMessage::Scrape),
             Some(other) => Err(TrackerError::InvalidAction(snippet(other))),
@@ -252,7 +327,7 @@ pub struct RelayedOffer {
     pub info_hash: InfoHash,
     pub peer_id: PeerId,
     pub offer_id: OfferId,
-    pub sdp: String,
+    pub sdp: Sdp,
 }
 
 /// An answer relayed back to the offerer: `peer_id` is the answerer's.
@@ -261,7 +336,7 @@ pub struct RelayedAnswer {
     pub info_hash: InfoHash,
     pub peer_id: PeerId,
     pub offer_id: OfferId,
-    pub sdp: String,
+    pub sdp: Sdp,
 }
 
 /// `{"action":"scrape","files":{<bin hash>:{complete,incomplete,downloaded}},"flags":{…}}`.
@@ -291,9 +366,12 @@ impl Failure {
             info_hash: None,
             reason: reason.to_string(),
         };
-        if let Ok(object) = parse_object(json) {
-            let fields = Fields(&object);
-            failure.action = fields.str("action").ok().flatten().and_then(Action::parse);
+        if let Ok(fields) = Fields::parse_message(json) {
+            failure.action = fields
+                .str("action")
+                .ok()
+                .flatten()
+                .and_then(|action| Action::parse(&action));
             failure.info_hash = fields
                 .id("info_hash", InfoHash::from_binary_string)
                 .ok()
@@ -318,17 +396,16 @@ impl ServerMessage {
     /// [`ServerMessage::Failure`] whatever else it holds; an announce with `offer` is a relayed
     /// offer, with `answer` a relayed answer, otherwise a response.
     pub fn parse(json: &str) -> Result<Self, TrackerError> {
-        let object = parse_object(json)?;
-        let fields = Fields(&object);
+        let fields = Fields::parse_message(json)?;
         let action = fields.str("action")?;
         if let Some(reason) = fields.str("failure reason")? {
             return Ok(ServerMessage::Failure(Failure {
-                action: action.and_then(Action::parse),
+                action: action.as_deref().and_then(Action::parse),
                 info_hash: fields.id("info_hash", InfoHash::from_binary_string)?,
-                reason: reason.to_owned(),
+                reason: reason.into_owned(),
             }));
         }
-        match action {
+        match action.as_deref() {
             Some("announce") => parse_server_announce(&fields),
             Some("scrape") => parse_scrape_response(&fields).map(ServerMessage::Scrape),
             Some(other) => Err(TrackerError::InvalidAction(snippet(other))),
@@ -341,7 +418,7 @@ impl ServerMessage {
         match self {
             ServerMessage::Announce(response) => to_json(&AnnounceResponseOut {
                 action: Action::Announce.as_str(),
-                info_hash: response.info_hash.to_binary_string(),
+                info_hash: BinaryOut(&response.info_hash.0),
                 complete: response.complete,
                 incomplete: response.incomplete,
                 interval: response.interval,
@@ -353,17 +430,17 @@ impl ServerMessage {
                 action: Action::Announce.as_str(),
                 offer: Some(SdpOut::offer(&offer.sdp)),
                 answer: None,
-                offer_id: offer.offer_id.to_binary_string(),
-                peer_id: offer.peer_id.to_binary_string(),
-                info_hash: offer.info_hash.to_binary_string(),
+                offer_id: BinaryOut(&offer.offer_id.0),
+                peer_id: BinaryOut(&offer.peer_id.0),
+                info_hash: BinaryOut(&offer.info_hash.0),
             }),
             ServerMessage::Answer(answer) => to_json(&RelayOut {
                 action: Action::Announce.as_str(),
                 offer: None,
                 answer: Some(SdpOut::answer(&answer.sdp)),
-                offer_id: answer.offer_id.to_binary_string(),
-                peer_id: answer.peer_id.to_binary_string(),
-                info_hash: answer.info_hash.to_binary_string(),
+                offer_id: BinaryOut(&answer.offer_id.0),
+                peer_id: BinaryOut(&answer.peer_id.0),
+                info_hash: BinaryOut(&answer.info_hash.0),
             }),
             ServerMessage::Scrape(response) => to_json(&ScrapeResponseOut {
                 action: Action::Scrape.as_str(),
@@ -380,7 +457,7 @@ impl ServerMessage {
             }),
             ServerMessage::Failure(failure) => to_json(&FailureOut {
                 action: failure.action.map(Action::as_str),
-                info_hash: failure.info_hash.map(|hash| hash.to_binary_string()),
+                info_hash: failure.info_hash.as_ref().map(|hash| BinaryOut(&hash.0)),
                 reason: &failure.reason,
             }),
         }
@@ -401,34 +478,44 @@ impl ServerMessage {
 
 // ---- parsing ------------------------------------------------------------------------------
 
-fn parse_object(json: &str) -> Result<Map<String, Value>, TrackerError> {
-    if json.len() > MAX_MESSAGE_LEN {
-        return Err(TrackerError::TooLarge {
-            len: json.len(),
-            max: MAX_MESSAGE_LEN,
-        });
-    }
-    match serde_json::from_str(json) {
-        Ok(Value::Object(object)) => Ok(object),
-        Ok(_) => Err(TrackerError::NotAnObject),
-        Err(err) => Err(TrackerError::Json(err.to_string())),
-    }
-}
+/// The members of one JSON object, read in one pass: each key (borrowed unless it has escapes)
+/// with its value still as JSON text. A member is checked only when asked for, with an error
+/// that names it. A repeated key reads as its last value, as `JSON.parse` has it.
+struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
-/// Typed access to the members of a JSON object; `null` reads as absent.
-struct Fields<'a>(&'a Map<String, Value>);
-
-impl Fields<'_> {
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).filter(|value| !value.is_null())
-    }
-
-    fn str(&self, key: &'static str) -> Result<Option<&str>, TrackerError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(TrackerError::Invalid(key)),
+impl<'a> Fields<'a> {
+    /// A whole message: at most [`MAX_MESSAGE_LEN`] bytes, one object.
+    fn parse_message(json: &'a str) -> Result<Self, TrackerError> {
+        if json.len() > MAX_MESSAGE_LEN {
+            return Err(TrackerError::TooLarge {
+                len: json.len(),
+                max: MAX_MESSAGE_LEN,
+            });
         }
+        match serde_json::from_str::<Fields>(json) {
+            Ok(fields) => Ok(fields),
+            Err(err) if err.is_data() => Err(TrackerError::NotAnObject),
+            Err(err) => Err(TrackerError::Json(err.to_string())),
+        }
+    }
+
+    /// A member that should be an object (already valid JSON: only its shape is checked).
+    fn parse_member(raw: &'a RawValue, field: &'static str) -> Result<Self, TrackerError> {
+        serde_json::from_str(raw.get()).map_err(|_| TrackerError::Invalid(field))
+    }
+
+    /// The member's value as JSON text; `null` reads as absent.
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| *value)
+            .filter(|value| value.get() != "null")
+    }
+
+    fn str(&self, key: &'static str) -> Result<Option<Cow<'a, str>>, TrackerError> {
+        self.get(key).map(|raw| json_str(raw, key)).transpose()
     }
 
     fn id<T>(
@@ -436,10 +523,9 @@ impl Fields<'_> {
         key: &'static str,
         parse: fn(&str) -> Result<T, IdError>,
     ) -> Result<Option<T>, TrackerError> {
-        match self.get(key) {
+        match self.str(key)? {
             None => Ok(None),
-            Some(Value::String(s)) => binary_id(key, s, parse).map(Some),
-            Some(_) => Err(TrackerError::Invalid(key)),
+            Some(s) => binary_id(key, &s, parse).map(Some),
         }
     }
 
@@ -453,13 +539,15 @@ impl Fields<'_> {
 
     /// A non-negative JSON number. JavaScript has no integers, so an integral float is fine.
     fn count(&self, key: &'static str) -> Result<Option<u64>, TrackerError> {
-        let Some(value) = self.get(key) else {
+        let Some(raw) = self.get(key) else {
             return Ok(None);
         };
-        if let Some(n) = value.as_u64() {
+        let number: serde_json::Number =
+            serde_json::from_str(raw.get()).map_err(|_| TrackerError::Invalid(key))?;
+        if let Some(n) = number.as_u64() {
             return Ok(Some(n));
         }
-        match value.as_f64() {
+        match number.as_f64() {
             // `as` saturates: 1e300 becomes u64::MAX.
             Some(x) if x >= 0.0 && x.fract() == 0.0 => Ok(Some(x as u64)),
             _ => Err(TrackerError::Invalid(key)),
@@ -471,6 +559,125 @@ impl Fields<'_> {
             .count(key)?
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
     }
+
+    /// A member that should hold a session description, `{"type": expected, "sdp": "…"}`.
+    fn sdp(&self, key: &'static str, expected: &'static str) -> Result<Option<Sdp>, TrackerError> {
+        let Some(raw) = self.get(key) else {
+            return Ok(None);
+        };
+        let description: DescriptionIn =
+            serde_json::from_str(raw.get()).map_err(|_| TrackerError::Invalid(key))?;
+        description.check(key, expected).map(Some)
+    }
+}
+
+/// `{"type": …, "sdp": …}` in the same pass as what holds it. The members stay JSON text
+/// until [`DescriptionIn::check`]: the SDP is kept as it is, never decoded.
+#[derive(Deserialize)]
+struct DescriptionIn<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    sdp: Option<&'a RawValue>,
+}
+
+impl DescriptionIn<'_> {
+    fn check(self, field: &'static str, expected: &'static str) -> Result<Sdp, TrackerError> {
+        let kind = json_str(self.kind.ok_or(TrackerError::Invalid(field))?, field)?;
+        if kind != expected {
+            return Err(TrackerError::WrongSdpType {
+                field,
+                found: snippet(&kind),
+                expected,
+            });
+        }
+        Sdp::parse(self.sdp.ok_or(TrackerError::Invalid(field))?, field)
+    }
+}
+
+/// One item of an announce's `offers`, read with the array in one pass.
+#[derive(Deserialize)]
+struct OfferIn<'a> {
+    #[serde(borrow)]
+    offer_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    offer: Option<DescriptionIn<'a>>,
+}
+
+impl OfferIn<'_> {
+    fn check(self) -> Result<Offer, TrackerError> {
+        let offer_id = self.offer_id.ok_or(TrackerError::Missing("offer_id"))?;
+        Ok(Offer {
+            offer_id: binary_id(
+                "offer_id",
+                &json_str(offer_id, "offer_id")?,
+                OfferId::from_binary_string,
+            )?,
+            sdp: self
+                .offer
+                .ok_or(TrackerError::Missing("offer"))?
+                .check("offer", "offer")?,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+
+        impl<'de> de::Visitor<'de> for Members {
+            type Value = Fields<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::new();
+                while let Some((Text(key), value)) = map.next_entry()? {
+                    members.push((key, value));
+                }
+                Ok(Fields(members))
+            }
+        }
+
+        deserializer.deserialize_map(Members)
+    }
+}
+
+/// A JSON string, borrowed from the message unless it has escapes. (`Cow<str>`'s own
+/// `Deserialize` always copies.)
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Chars;
+
+        impl<'de> de::Visitor<'de> for Chars {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+        }
+
+        deserializer.deserialize_str(Chars)
+    }
+}
+
+/// A member that should be a string.
+fn json_str<'a>(raw: &'a RawValue, field: &'static str) -> Result<Cow<'a, str>, TrackerError> {
+    serde_json::from_str::<Text>(raw.get())
+        .map(|text| text.0)
+        .map_err(|_| TrackerError::Invalid(field))
 }
 
 fn binary_id<T>(
@@ -481,62 +688,34 @@ fn binary_id<T>(
     parse(s).map_err(|reason| TrackerError::InvalidId { field, reason })
 }
 
-/// Reads `{"type": expected, "sdp": "…"}`.
-fn parse_sdp(
-    value: &Value,
-    field: &'static str,
-    expected: &'static str,
-) -> Result<String, TrackerError> {
-    let object = value.as_object().ok_or(TrackerError::Invalid(field))?;
-    let kind = object
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or(TrackerError::Invalid(field))?;
-    if kind != expected {
-        return Err(TrackerError::WrongSdpType {
-            field,
-            found: snippet(kind),
-            expected,
-        });
-    }
-    let sdp = object
-        .get("sdp")
-        .and_then(Value::as_str)
-        .ok_or(TrackerError::Invalid(field))?;
-    if sdp.len() > MAX_SDP_LEN {
-        return Err(TrackerError::SdpTooLong {
-            field,
-            len: sdp.len(),
-            max: MAX_SDP_LEN,
-        });
-    }
-    Ok(sdp.to_owned())
-}
-
 fn parse_announce(fields: &Fields) -> Result<Announce, TrackerError> {
     let info_hash = fields.required_id("info_hash", InfoHash::from_binary_string)?;
     let peer_id = fields.required_id("peer_id", PeerId::from_binary_string)?;
     let event = match fields.str("event")? {
-        Some(event) => AnnounceEvent::parse(event)?,
+        Some(event) => AnnounceEvent::parse(&event)?,
         None => None,
     };
     let offers = match fields.get("offers") {
         None => Vec::new(),
-        Some(Value::Array(items)) => {
+        Some(raw) => {
+            let items: Vec<OfferIn> =
+                serde_json::from_str(raw.get()).map_err(|_| TrackerError::Invalid("offers"))?;
             if items.len() > MAX_OFFERS {
                 return Err(TrackerError::TooManyOffers {
                     count: items.len(),
                     max: MAX_OFFERS,
                 });
             }
-            items.iter().map(parse_offer).collect::<Result<_, _>>()?
+            items
+                .into_iter()
+                .map(OfferIn::check)
+                .collect::<Result<_, _>>()?
         }
-        Some(_) => return Err(TrackerError::Invalid("offers")),
     };
-    let answer = match fields.get("answer") {
+    let answer = match fields.sdp("answer", "answer")? {
         None => None,
-        Some(answer) => Some(Answer {
-            sdp: parse_sdp(answer, "answer", "answer")?,
+        Some(sdp) => Some(Answer {
+            sdp,
             to_peer_id: fields.required_id("to_peer_id", PeerId::from_binary_string)?,
             offer_id: fields.required_id("offer_id", OfferId::from_binary_string)?,
         }),
@@ -551,65 +730,52 @@ fn parse_announce(fields: &Fields) -> Result<Announce, TrackerError> {
         event,
         offers,
         answer,
-        trackerid: fields.str("trackerid")?.map(str::to_owned),
-    })
-}
-
-fn parse_offer(value: &Value) -> Result<Offer, TrackerError> {
-    let object = value.as_object().ok_or(TrackerError::Invalid("offers"))?;
-    let fields = Fields(object);
-    Ok(Offer {
-        offer_id: fields.required_id("offer_id", OfferId::from_binary_string)?,
-        sdp: parse_sdp(
-            fields.get("offer").ok_or(TrackerError::Missing("offer"))?,
-            "offer",
-            "offer",
-        )?,
+        trackerid: fields.str("trackerid")?.map(Cow::into_owned),
     })
 }
 
 fn parse_scrape(fields: &Fields) -> Result<Scrape, TrackerError> {
-    match fields.get("info_hash") {
-        None => Ok(Scrape::All),
-        Some(Value::String(s)) => {
-            binary_id("info_hash", s, InfoHash::from_binary_string).map(Scrape::Single)
-        }
-        Some(Value::Array(items)) => {
-            if items.len() > MAX_SCRAPE_HASHES {
-                return Err(TrackerError::TooManyInfoHashes {
-                    count: items.len(),
-                    max: MAX_SCRAPE_HASHES,
-                });
-            }
-            items
-                .iter()
-                .map(|item| match item {
-                    Value::String(s) => binary_id("info_hash", s, InfoHash::from_binary_string),
-                    _ => Err(TrackerError::Invalid("info_hash")),
-                })
-                .collect::<Result<_, _>>()
-                .map(Scrape::List)
-        }
-        Some(_) => Err(TrackerError::Invalid("info_hash")),
+    let Some(raw) = fields.get("info_hash") else {
+        return Ok(Scrape::All);
+    };
+    if raw.get().starts_with('"') {
+        let hash = json_str(raw, "info_hash")?;
+        return binary_id("info_hash", &hash, InfoHash::from_binary_string).map(Scrape::Single);
     }
+    let items: Vec<&RawValue> =
+        serde_json::from_str(raw.get()).map_err(|_| TrackerError::Invalid("info_hash"))?;
+    if items.len() > MAX_SCRAPE_HASHES {
+        return Err(TrackerError::TooManyInfoHashes {
+            count: items.len(),
+            max: MAX_SCRAPE_HASHES,
+        });
+    }
+    items
+        .into_iter()
+        .map(|item| {
+            let hash = json_str(item, "info_hash")?;
+            binary_id("info_hash", &hash, InfoHash::from_binary_string)
+        })
+        .collect::<Result<_, _>>()
+        .map(Scrape::List)
 }
 
 fn parse_server_announce(fields: &Fields) -> Result<ServerMessage, TrackerError> {
     let info_hash = fields.required_id("info_hash", InfoHash::from_binary_string)?;
-    if let Some(offer) = fields.get("offer") {
+    if let Some(sdp) = fields.sdp("offer", "offer")? {
         return Ok(ServerMessage::Offer(RelayedOffer {
             info_hash,
             peer_id: fields.required_id("peer_id", PeerId::from_binary_string)?,
             offer_id: fields.required_id("offer_id", OfferId::from_binary_string)?,
-            sdp: parse_sdp(offer, "offer", "offer")?,
+            sdp,
         }));
     }
-    if let Some(answer) = fields.get("answer") {
+    if let Some(sdp) = fields.sdp("answer", "answer")? {
         return Ok(ServerMessage::Answer(RelayedAnswer {
             info_hash,
             peer_id: fields.required_id("peer_id", PeerId::from_binary_string)?,
             offer_id: fields.required_id("offer_id", OfferId::from_binary_string)?,
-            sdp: parse_sdp(answer, "answer", "answer")?,
+            sdp,
         }));
     }
     Ok(ServerMessage::Announce(AnnounceResponse {
@@ -618,35 +784,30 @@ fn parse_server_announce(fields: &Fields) -> Result<ServerMessage, TrackerError>
         incomplete: fields.count("incomplete")?.unwrap_or(0),
         interval: fields.count_u32("interval")?,
         min_interval: fields.count_u32("min interval")?,
-        tracker_id: fields.str("tracker id")?.map(str::to_owned),
-        warning: fields.str("warning message")?.map(str::to_owned),
+        tracker_id: fields.str("tracker id")?.map(Cow::into_owned),
+        warning: fields.str("warning message")?.map(Cow::into_owned),
     }))
 }
 
 fn parse_scrape_response(fields: &Fields) -> Result<ScrapeResponse, TrackerError> {
     let mut files = BTreeMap::new();
-    match fields.get("files") {
-        None => {}
-        Some(Value::Object(entries)) => {
-            for (hash, stats) in entries {
-                let hash = binary_id("files", hash, InfoHash::from_binary_string)?;
-                let stats = Fields(stats.as_object().ok_or(TrackerError::Invalid("files"))?);
-                files.insert(
-                    hash,
-                    ScrapeStats {
-                        complete: stats.count("complete")?.unwrap_or(0),
-                        incomplete: stats.count("incomplete")?.unwrap_or(0),
-                        downloaded: stats.count("downloaded")?.unwrap_or(0),
-                    },
-                );
-            }
+    if let Some(raw) = fields.get("files") {
+        for (hash, stats) in Fields::parse_member(raw, "files")?.0 {
+            let hash = binary_id("files", &hash, InfoHash::from_binary_string)?;
+            let stats = Fields::parse_member(stats, "files")?;
+            files.insert(
+                hash,
+                ScrapeStats {
+                    complete: stats.count("complete")?.unwrap_or(0),
+                    incomplete: stats.count("incomplete")?.unwrap_or(0),
+                    downloaded: stats.count("downloaded")?.unwrap_or(0),
+                },
+            );
         }
-        Some(_) => return Err(TrackerError::Invalid("files")),
     }
     let min_request_interval = match fields.get("flags") {
         None => None,
-        Some(Value::Object(flags)) => Fields(flags).count_u32("min_request_interval")?,
-        Some(_) => return Err(TrackerError::Invalid("flags")),
+        Some(raw) => Fields::parse_member(raw, "flags")?.count_u32("min_request_interval")?,
     };
     Ok(ScrapeResponse {
         files,
@@ -659,6 +820,24 @@ fn parse_scrape_response(fields: &Fields) -> Result<ScrapeResponse, TrackerError
 // Plain structs with fixed field order, so the output is deterministic whatever serde_json
 // features other crates enable. Ids become binary strings here and nowhere else.
 
+/// A 20-byte id as a binary string (each byte one char, U+0000..U+00FF), written without
+/// building a `String`: a relay carries three ids, and relays are the tracker's hot path.
+#[derive(Clone, Copy)]
+struct BinaryOut<'a>(&'a [u8; 20]);
+
+impl Serialize for BinaryOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Each char is at most 2 bytes of UTF-8.
+        let mut utf8 = [0u8; 40];
+        let mut len = 0;
+        for &byte in self.0 {
+            len += char::from(byte).encode_utf8(&mut utf8[len..]).len();
+        }
+        serializer
+            .serialize_str(std::str::from_utf8(&utf8[..len]).map_err(serde::ser::Error::custom)?)
+    }
+}
+
 fn to_json<T: Serialize>(value: &T) -> String {
     // Cannot fail: these structs hold only strings, numbers and string-keyed maps.
     serde_json::to_string(value).unwrap_or_default()
@@ -668,15 +847,15 @@ fn to_json<T: Serialize>(value: &T) -> String {
 struct SdpOut<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
-    sdp: &'a str,
+    sdp: &'a Sdp,
 }
 
 impl<'a> SdpOut<'a> {
-    fn offer(sdp: &'a str) -> Self {
+    fn offer(sdp: &'a Sdp) -> Self {
         Self { kind: "offer", sdp }
     }
 
-    fn answer(sdp: &'a str) -> Self {
+    fn answer(sdp: &'a Sdp) -> Self {
         Self {
             kind: "answer",
             sdp,
@@ -687,14 +866,14 @@ impl<'a> SdpOut<'a> {
 #[derive(Serialize)]
 struct OfferOut<'a> {
     offer: SdpOut<'a>,
-    offer_id: String,
+    offer_id: BinaryOut<'a>,
 }
 
 #[derive(Serialize)]
 struct AnnounceOut<'a> {
     action: &'static str,
-    info_hash: String,
-    peer_id: String,
+    info_hash: BinaryOut<'a>,
+    peer_id: BinaryOut<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     numwant: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -710,9 +889,9 @@ struct AnnounceOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     answer: Option<SdpOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    to_peer_id: Option<String>,
+    to_peer_id: Option<BinaryOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    offer_id: Option<String>,
+    offer_id: Option<BinaryOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     trackerid: Option<&'a str>,
 }
@@ -722,8 +901,8 @@ impl<'a> From<&'a Announce> for AnnounceOut<'a> {
         let answer = announce.answer.as_ref();
         Self {
             action: Action::Announce.as_str(),
-            info_hash: announce.info_hash.to_binary_string(),
-            peer_id: announce.peer_id.to_binary_string(),
+            info_hash: BinaryOut(&announce.info_hash.0),
+            peer_id: BinaryOut(&announce.peer_id.0),
             numwant: announce.numwant,
             uploaded: announce.uploaded,
             downloaded: announce.downloaded,
@@ -734,12 +913,12 @@ impl<'a> From<&'a Announce> for AnnounceOut<'a> {
                 .iter()
                 .map(|offer| OfferOut {
                     offer: SdpOut::offer(&offer.sdp),
-                    offer_id: offer.offer_id.to_binary_string(),
+                    offer_id: BinaryOut(&offer.offer_id.0),
                 })
                 .collect(),
             answer: answer.map(|answer| SdpOut::answer(&answer.sdp)),
-            to_peer_id: answer.map(|answer| answer.to_peer_id.to_binary_string()),
-            offer_id: answer.map(|answer| answer.offer_id.to_binary_string()),
+            to_peer_id: answer.map(|answer| BinaryOut(&answer.to_peer_id.0)),
+            offer_id: answer.map(|answer| BinaryOut(&answer.offer_id.0)),
             trackerid: announce.trackerid.as_deref(),
         }
     }
@@ -762,7 +941,7 @@ struct ScrapeOut {
 #[derive(Serialize)]
 struct AnnounceResponseOut<'a> {
     action: &'static str,
-    info_hash: String,
+    info_hash: BinaryOut<'a>,
     complete: u64,
     incomplete: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -782,9 +961,9 @@ struct RelayOut<'a> {
     offer: Option<SdpOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     answer: Option<SdpOut<'a>>,
-    offer_id: String,
-    peer_id: String,
-    info_hash: String,
+    offer_id: BinaryOut<'a>,
+    peer_id: BinaryOut<'a>,
+    info_hash: BinaryOut<'a>,
 }
 
 #[derive(Serialize)]
@@ -805,7 +984,7 @@ struct FailureOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     action: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    info_hash: Option<String>,
+    info_hash: Option<BinaryOut<'a>>,
     #[serde(rename = "failure reason")]
     reason: &'a str,
 }

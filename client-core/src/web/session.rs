@@ -34,7 +34,7 @@ use crate::engine::{
     Action, Config as EngineConfig, Engine, Millis, PeerKey, Stats, TorrentSource, WebSeedError,
     WebSeedPart,
 };
-use crate::tracker::ws::{Announce, ClientMessage, Offer, OfferId, ServerMessage};
+use crate::tracker::ws::{Announce, ClientMessage, Offer, OfferId, Sdp, ServerMessage};
 use crate::tracker::AnnounceEvent;
 use crate::{InfoHash, PeerId};
 
@@ -441,7 +441,10 @@ impl Session {
                         created: util::now(),
                     },
                 );
-                Some(Offer { offer_id, sdp })
+                Some(Offer {
+                    offer_id,
+                    sdp: Sdp::from_text(&sdp),
+                })
             }
             Err(e) => {
                 // One failed offer must not block the announce (a WebTorrent bug, §1.3).
@@ -505,7 +508,7 @@ impl Session {
         let session = self.clone();
         spawn_local(async move {
             let sink = session.link_sink(key);
-            match Link::answer(&config, &offer.sdp, sink).await {
+            match Link::answer(&config, &offer.sdp.to_text(), sink).await {
                 Ok((link, sdp)) => {
                     let json = {
                         let mut s = session.0.borrow_mut();
@@ -526,7 +529,7 @@ impl Session {
                         answer.answer = Some(crate::tracker::ws::Answer {
                             to_peer_id: offer.peer_id,
                             offer_id: offer.offer_id,
-                            sdp,
+                            sdp: Sdp::from_text(&sdp),
                         });
                         ClientMessage::Announce(answer).to_json()
                     };
@@ -582,7 +585,7 @@ impl Session {
         };
         let session = self.clone();
         spawn_local(async move {
-            if let Err(e) = pending.link.accept_answer(&answer.sdp).await {
+            if let Err(e) = pending.link.accept_answer(&answer.sdp.to_text()).await {
                 util::warn(&format!("a WebRTC answer failed: {}", util::describe(&e)));
                 let mut s = session.0.borrow_mut();
                 s.links.remove(&pending.key);

@@ -519,7 +519,7 @@ pub fn router() -> Router<Pod> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use client_core::tracker::ws::{Offer, OfferId};
+    use client_core::tracker::ws::{Offer, OfferId, Sdp};
     use client_core::tracker::AnnounceEvent;
     use client_core::PeerId;
 
@@ -542,7 +542,7 @@ mod tests {
         announce.offers = (0..offers)
             .map(|i| Offer {
                 offer_id: OfferId([i as u8 + 100; 20]),
-                sdp: format!("sdp {i}"),
+                sdp: Sdp::from_text(&format!("sdp {i}")),
             })
             .collect();
         announce
@@ -589,7 +589,7 @@ mod tests {
             client_core::tracker::ws::Answer {
                 to_peer_id: PeerId([1; 20]),
                 offer_id: offer.offer_id,
-                sdp: "answer sdp".into(),
+                sdp: Sdp::from_text("answer sdp"),
             },
         );
         assert_eq!(
@@ -601,7 +601,7 @@ mod tests {
             panic!("not an answer: {relayed}");
         };
         assert_eq!(answer.peer_id, PeerId([2; 20]));
-        assert_eq!(answer.sdp, "answer sdp");
+        assert_eq!(answer.sdp.to_text(), "answer sdp");
     }
 
     #[test]
