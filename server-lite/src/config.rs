@@ -55,6 +55,12 @@ pub struct Config {
     /// pod directly: the header would then be the client's own claim.
     #[arg(long, env = "SHOAL_TRUST_PROXY")]
     pub trust_proxy: bool,
+
+    /// Event loops serving connections, each on a thread of its own with its own listening
+    /// socket on the same port (the kernel spreads new connections over them). Default: one per
+    /// core.
+    #[arg(long, env = "SHOAL_THREADS")]
+    pub threads: Option<usize>,
 }
 
 impl Config {
@@ -70,6 +76,7 @@ impl Config {
             demo: false,
             keep_uploads_as_is: false,
             trust_proxy: false,
+            threads: None,
         }
     }
 

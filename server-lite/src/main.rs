@@ -4,7 +4,8 @@ use clap::Parser;
 use server_lite::Config;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
+// One runtime thread here; `start` adds one event loop per further core (see its doc).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -38,7 +38,12 @@ const BACKLOG: u32 = 1024;
 /// No Nagle anywhere: tracker signalling is many small WebSocket messages, and Nagle plus the
 /// peer's delayed ACK stalls the second of two back-to-back writes by up to 40 ms; the tail of a
 /// WebSeed range would wait the same way.
-pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+///
+/// With `shared`, the port may be bound again by other sockets that also say so
+/// (`SO_REUSEPORT`): each event loop of the pod listens on a socket of its own and Linux hands
+/// every new connection to one of them (see `start` in lib.rs). Only sockets of the same user
+/// can share a port this way.
+pub fn listen(addr: SocketAddr, shared: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -47,6 +52,12 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     // As `TcpListener::bind` does: a restarted pod gets its port back while old connections of
     // the previous one are still in TIME_WAIT.
     socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    if shared {
+        socket.set_reuseport(true)?;
+    }
+    #[cfg(not(unix))]
+    let _ = shared;
     socket.set_nodelay(true)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)

@@ -58,9 +58,13 @@ async fn start_pod_with(adjust: impl FnOnce(&mut Config)) -> (RunningPod, tempfi
 
 async fn connect(pod: &RunningPod) -> Socket {
     let url = format!("ws://{}/tracker/socket", pod.addr);
-    let (socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("WebSocket connects");
+    let (socket, _) = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_tungstenite::connect_async(url),
+    )
+    .await
+    .expect("WebSocket handshake within 5 s")
+    .expect("WebSocket connects");
     socket
 }
 
@@ -292,6 +296,71 @@ async fn stopping_the_pod_closes_tracker_sockets() {
     }
     assert_eq!(tracker_pod.tracker().connection_count(), 0);
     assert_eq!(tracker_pod.tracker().peer_count(), 0);
+}
+
+/// A pod on four event loops (`Config::threads`): the kernel spreads connections over their
+/// sockets, so over eight pairs of peers some offers and answers cross from one loop to
+/// another; every loop answers HTTP; stopping ends them all and frees the port.
+#[tokio::test]
+async fn every_event_loop_serves_relays_and_stops() {
+    let (pod, _dir) = start_pod_with(|config| config.threads = Some(4)).await;
+    for pair in 0..8u8 {
+        let (x, y) = (peer_id(2 * pair), peer_id(2 * pair + 1));
+        let mut socket_x = connect(&pod).await;
+        let mut socket_y = connect(&pod).await;
+        send(&mut socket_x, announce(&x, json!(0), json!([]))).await;
+        recv(&mut socket_x).await;
+        let offer_id = [pair; 20];
+        let offer = json!([{"offer": {"type": "offer", "sdp": format!("v=0\r\nY{pair}")},
+                            "offer_id": bin(&offer_id)}]);
+        send(&mut socket_y, announce(&y, json!(1000), offer)).await;
+        recv(&mut socket_y).await;
+        let relayed = recv(&mut socket_x).await;
+        assert_eq!(
+            relayed["offer"]["sdp"],
+            format!("v=0\r\nY{pair}"),
+            "pair {pair}"
+        );
+        send(
+            &mut socket_x,
+            json!({"action": "announce", "info_hash": bin(info_hash().as_bytes()),
+                   "peer_id": bin(x.as_bytes()), "to_peer_id": bin(y.as_bytes()),
+                   "answer": {"type": "answer", "sdp": "v=0\r\nX"}, "offer_id": bin(&offer_id)}),
+        )
+        .await;
+        let answer = recv(&mut socket_y).await;
+        assert_eq!(answer["answer"]["sdp"], "v=0\r\nX", "pair {pair}");
+        assert_eq!(answer["peer_id"], bin(x.as_bytes()), "pair {pair}");
+        // Both leave, so that the next pair's offer can only go to the next pair.
+        socket_x.close(None).await.expect("close");
+        socket_y.close(None).await.expect("close");
+        for _ in 0..100 {
+            if pod.pod.tracker().peer_count() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(pod.pod.tracker().peer_count(), 0, "pair {pair} left");
+    }
+    let gets = (0..16).map(|_| http_get(&pod, "/api/v1/health"));
+    let answers =
+        tokio::time::timeout(Duration::from_secs(5), futures_util::future::join_all(gets))
+            .await
+            .expect("every loop answers within 5 s");
+    for (status, _) in answers {
+        assert_eq!(status, "HTTP/1.1 200 OK");
+    }
+    let addr = pod.addr;
+    tokio::time::timeout(Duration::from_secs(5), pod.stop())
+        .await
+        .expect("every loop stops within 5 s")
+        .expect("stops");
+    for _ in 0..8 {
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "a loop still listens on {addr} after the stop"
+        );
+    }
 }
 
 /// The tracker's WebSocket framing as a client sees it on the wire: the handshake, a message

@@ -294,8 +294,9 @@ pub fn wrk(
     }
 }
 
-/// The pod under test: server-lite's own code in this process, on a runtime with one worker per
-/// core as `#[tokio::main]` gives the `server-lite` binary (release build, like `./shoal run`).
+/// The pod under test: server-lite's own code in this process, with one event loop per core as
+/// the `server-lite` binary has (release build, like `./shoal run`): a runtime of one worker
+/// here, and the loops `start` adds.
 pub struct BenchPod {
     pub url: String,
     pub video: Value,
@@ -318,6 +319,7 @@ impl BenchPod {
         let token = "bench-admin-token-0123456789".to_owned();
         config.admin_token = Some(token.clone());
         let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()
             .expect("tokio runtime");

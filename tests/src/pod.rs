@@ -42,8 +42,9 @@ impl TestPod {
         let mut config = Config::for_data_dir(data_dir.path());
         config.admin_token = Some("test-admin-token-0123456789".into());
         adjust(&mut config);
+        // One worker: the pod adds an event loop of its own per further core (`start`).
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .enable_all()
             .build()
             .expect("tokio runtime");

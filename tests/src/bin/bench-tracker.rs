@@ -8,7 +8,7 @@
 //!
 //! Environment: `BENCH_SECONDS` per case (default 10), `BENCH_CLIENTS` (default `100,1000`),
 //! `BENCH_OFFERED` (see below), `BENCH_IDLE` idle connections for the memory figure (default 2000), `BENCH_POD_THREADS`
-//! worker threads of our pod (default 2, what the binary uses on this machine; the reference is
+//! event loops (threads) of our pod (default 2, what the binary uses on this machine; the reference is
 //! single-threaded Node, so `1` compares one core with one core).
 //!
 //! What it does: starts our pod in a child process (this binary with `serve`, so that its RSS is
@@ -68,15 +68,15 @@ fn main() -> anyhow::Result<()> {
 
 /// Child mode: our pod with the bench swarms registered, until stdin closes.
 fn serve() -> anyhow::Result<()> {
-    let threads = env_or("BENCH_POD_THREADS", 2usize).max(1);
+    // One worker here; the pod adds its other event loops itself, as in the binary.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
+        .worker_threads(1)
         .enable_all()
         .build()?;
     let dir = tempfile::tempdir()?;
-    let pod = runtime.block_on(server_lite::start(server_lite::Config::for_data_dir(
-        dir.path(),
-    )))?;
+    let mut config = server_lite::Config::for_data_dir(dir.path());
+    config.threads = Some(env_or("BENCH_POD_THREADS", 2usize).max(1));
+    let pod = runtime.block_on(server_lite::start(config))?;
     for i in 0..SWARMS {
         pod.pod.catalogue().insert(
             swarm_hash(i).into(),
@@ -491,7 +491,7 @@ async fn run() -> anyhow::Result<()> {
 
     println!(
         "tracker benchmark: 127.0.0.1, {} cores, {seconds} s per case, {OFFERS} offers per \
-         announce, {SWARMS} swarms, our pod on {} worker threads",
+         announce, {SWARMS} swarms, our pod on {} event loops",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         env_or("BENCH_POD_THREADS", 2usize)
     );
