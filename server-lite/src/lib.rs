@@ -162,14 +162,21 @@ impl RunningPod {
     /// Stops accepting, lets requests in flight finish, and waits.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        self.task.await.context("server task panicked")??;
+        // Every loop is waited for, even after one failed; the first failure is returned.
+        let mut ended = vec![self
+            .task
+            .await
+            .context("server task panicked")
+            .and_then(|served| Ok(served?))];
         for event_loop in self.loops {
-            tokio::task::spawn_blocking(move || event_loop.join())
-                .await
-                .context("cannot wait for an event loop")?
-                .map_err(|_| anyhow::anyhow!("an event loop panicked"))??;
+            let joined = tokio::task::spawn_blocking(move || event_loop.join()).await;
+            ended.push(match joined {
+                Ok(Ok(served)) => served.map_err(Into::into),
+                Ok(Err(_)) => Err(anyhow::anyhow!("an event loop panicked")),
+                Err(err) => Err(anyhow::Error::new(err).context("cannot wait for an event loop")),
+            });
         }
-        Ok(())
+        ended.into_iter().collect()
     }
 }
 
@@ -187,7 +194,9 @@ impl RunningPod {
 /// `server-lite` binary uses a `current_thread` one) so that there is one loop per core.
 pub async fn start(mut config: Config) -> anyhow::Result<RunningPod> {
     let listen = config.listen;
-    let threads = if cfg!(unix) {
+    // Only Linux spreads the connections of a shared port over its sockets; elsewhere one
+    // socket would get them all.
+    let threads = if cfg!(any(target_os = "linux", target_os = "android")) {
         config
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -196,8 +205,12 @@ pub async fn start(mut config: Config) -> anyhow::Result<RunningPod> {
         1
     };
     let shared = threads > 1;
-    let listener =
-        serve::listen(listen, shared).with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = if shared {
+        serve::listen_shared_alone(listen)
+    } else {
+        serve::listen(listen, false)
+    }
+    .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     // URLs in torrents and magnets need the real port, known only now (port 0 in tests).
     if config.public_url.is_none() {
@@ -212,14 +225,19 @@ pub async fn start(mut config: Config) -> anyhow::Result<RunningPod> {
     let router = app(pod.clone());
     let mut loops = Vec::new();
     for n in 1..threads {
-        loops.push(spawn_event_loop(n, addr, router.clone(), stopping.clone())?);
+        loops.push(spawn_event_loop(
+            n,
+            addr,
+            pod.clone(),
+            router.clone(),
+            stopping.clone(),
+        )?);
     }
-    let tracker_pod = pod.clone();
-    let task = tokio::spawn(serve::serve(listener, router, async move {
-        stop_requested(stopping).await;
-        // Upgraded WebSockets outlive the graceful shutdown: end the tracker's tasks.
-        tracker_pod.tracker().shutdown();
-    }));
+    let task = tokio::spawn(serve::serve(
+        listener,
+        router,
+        stop_serving(pod.clone(), stopping),
+    ));
     tracing::info!(%addr, threads, "pod listening");
     Ok(RunningPod {
         addr,
@@ -230,16 +248,23 @@ pub async fn start(mut config: Config) -> anyhow::Result<RunningPod> {
     })
 }
 
-/// Resolves once `true` is sent, or once the sender is gone (the `RunningPod` was dropped).
-async fn stop_requested(mut stopping: tokio::sync::watch::Receiver<bool>) {
+/// Every loop's shutdown signal: resolves once `true` is sent, or once the sender is gone (the
+/// `RunningPod` was dropped), after asking the tracker to end its WebSocket tasks (upgraded
+/// connections outlive the graceful shutdown of HTTP; asking twice is harmless).
+async fn stop_serving(pod: Pod, mut stopping: tokio::sync::watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stop| *stop).await;
+    pod.tracker().shutdown();
 }
+
+/// How long a stopping loop waits for its tracker sockets to send their close frames.
+const TRACKER_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One more event loop: a thread with a `current_thread` runtime serving `router` on a socket
 /// of its own bound to `addr`. Returns once the socket listens, or with why it cannot.
 fn spawn_event_loop(
     n: usize,
     addr: SocketAddr,
+    pod: Pod,
     router: Router,
     stopping: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<std::thread::JoinHandle<std::io::Result<()>>> {
@@ -263,7 +288,16 @@ fn spawn_event_loop(
                         return Err(kind.into());
                     }
                 };
-                serve::serve(listener, router, stop_requested(stopping)).await
+                let served =
+                    serve::serve(listener, router, stop_serving(pod.clone(), stopping)).await;
+                // The runtime ends with this thread, and with it every task still on it: let the
+                // tracker's sockets on this loop send their close frames first.
+                let deadline = tokio::time::Instant::now() + TRACKER_CLOSE_GRACE;
+                while pod.tracker().connection_count() > 0 && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                served
             })
         })
         .context("cannot start an event loop thread")?;

@@ -63,6 +63,19 @@ pub fn listen(addr: SocketAddr, shared: bool) -> std::io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
+/// Listens on `addr` with a shared port (as `listen(addr, true)`), after making sure that no
+/// other socket holds it: `SO_REUSEPORT` alone would let a second pod on the same port start
+/// without an error and take half of the first one's connections. A plain socket is bound to the
+/// port first, as a probe: it fails with "address in use" when the port is taken, shared or not,
+/// and a later pod's probe fails against this one's sockets. With port 0 the probe picks the
+/// port.
+pub fn listen_shared_alone(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let probe = std::net::TcpListener::bind(addr)?;
+    let addr = probe.local_addr()?;
+    drop(probe);
+    listen(addr, true)
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then waits for the requests in
 /// flight. Handlers see the client's address as `ConnectInfo<SocketAddr>`, as with axum's own
 /// server. Upgraded connections (tracker sockets) are the tracker's to end.

@@ -286,19 +286,26 @@ pub async fn add_local_file(pod: &Pod, path: &Path, details: Details) -> Result<
 }
 
 /// Hashes a whole file from disk (after a rewrite, or when the streamed hash cannot be used).
+/// On a blocking thread: hashing gigabytes takes seconds, and the event loop that runs this
+/// upload also serves other connections (see `start` in lib.rs).
 async fn hash_file(path: &Path, name: String) -> anyhow::Result<Metainfo> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let len = file.metadata().await?.len();
-    let mut builder = TorrentBuilder::single_file(name, len, None)?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut file = std::fs::File::open(&path)?;
+        let len = file.metadata()?.len();
+        let mut builder = TorrentBuilder::single_file(name, len, None)?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            builder.update(&buf[..n]);
         }
-        builder.update(&buf[..n]);
-    }
-    Ok(builder.finish()?)
+        Ok(builder.finish()?)
+    })
+    .await?
 }
 
 /// From a complete temporary file to a watchable video: probe, rewrite if needed, hash, move

@@ -276,18 +276,7 @@ async fn stopping_the_pod_closes_tracker_sockets() {
     recv(&mut socket).await;
     let tracker_pod = pod.pod.clone();
     pod.stop().await.expect("stops");
-    let end = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-                Some(Ok(_)) => continue,
-                _ => return None,
-            }
-        }
-    })
-    .await
-    .expect("socket closed within 5 s");
-    assert_eq!(end, Some(1001));
+    assert_eq!(close_code(&mut socket).await, Some(1001));
     for _ in 0..50 {
         if tracker_pod.tracker().connection_count() == 0 {
             break;
@@ -350,17 +339,59 @@ async fn every_event_loop_serves_relays_and_stops() {
     for (status, _) in answers {
         assert_eq!(status, "HTTP/1.1 200 OK");
     }
+    // A second pod cannot start on the same port (SO_REUSEPORT would let it take half of the
+    // connections).
+    let other_dir = tempfile::tempdir().expect("temp dir");
+    let mut other = Config::for_data_dir(other_dir.path());
+    other.listen = pod.addr;
+    other.threads = Some(2);
+    assert!(
+        server_lite::start(other).await.is_err(),
+        "a second pod started on {}",
+        pod.addr
+    );
+
+    // Tracker sockets on every loop get their close frame when the pod stops.
+    let mut sockets = Vec::new();
+    for tag in 0..8 {
+        let mut socket = connect(&pod).await;
+        send(
+            &mut socket,
+            announce(&peer_id(100 + tag), json!(0), json!([])),
+        )
+        .await;
+        recv(&mut socket).await;
+        sockets.push(socket);
+    }
     let addr = pod.addr;
     tokio::time::timeout(Duration::from_secs(5), pod.stop())
         .await
         .expect("every loop stops within 5 s")
         .expect("stops");
+    for (n, socket) in sockets.iter_mut().enumerate() {
+        assert_eq!(close_code(socket).await, Some(1001), "socket {n}");
+    }
     for _ in 0..8 {
         assert!(
             TcpStream::connect(addr).await.is_err(),
             "a loop still listens on {addr} after the stop"
         );
     }
+}
+
+/// The code of the close frame that ends `socket` (within 5 s); `None` when it ends without one.
+async fn close_code(socket: &mut Socket) -> Option<u16> {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("socket closed within 5 s")
 }
 
 /// The tracker's WebSocket framing as a client sees it on the wire: the handshake, a message
