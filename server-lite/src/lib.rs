@@ -163,11 +163,10 @@ impl RunningPod {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         // Every loop is waited for, even after one failed; the first failure is returned.
-        let mut ended = vec![self
-            .task
-            .await
-            .context("server task panicked")
-            .and_then(|served| Ok(served?))];
+        let mut ended = vec![match self.task.await {
+            Ok(served) => served.map_err(Into::into),
+            Err(err) => Err(anyhow::Error::new(err).context("server task panicked")),
+        }];
         for event_loop in self.loops {
             let joined = tokio::task::spawn_blocking(move || event_loop.join()).await;
             ended.push(match joined {
@@ -233,11 +232,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<RunningPod> {
             stopping.clone(),
         )?);
     }
-    let task = tokio::spawn(serve::serve(
-        listener,
-        router,
-        stop_serving(pod.clone(), stopping),
-    ));
+    let task = tokio::spawn(run_loop(listener, pod.clone(), router, stopping));
     tracing::info!(%addr, threads, "pod listening");
     Ok(RunningPod {
         addr,
@@ -248,16 +243,29 @@ pub async fn start(mut config: Config) -> anyhow::Result<RunningPod> {
     })
 }
 
-/// Every loop's shutdown signal: resolves once `true` is sent, or once the sender is gone (the
-/// `RunningPod` was dropped), after asking the tracker to end its WebSocket tasks (upgraded
-/// connections outlive the graceful shutdown of HTTP; asking twice is harmless).
-async fn stop_serving(pod: Pod, mut stopping: tokio::sync::watch::Receiver<bool>) {
-    let _ = stopping.wait_for(|stop| *stop).await;
-    pod.tracker().shutdown();
-}
-
-/// How long a stopping loop waits for its tracker sockets to send their close frames.
+/// How long a stopping loop waits for the tracker's sockets to send their close frames.
 const TRACKER_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// One event loop's life: serves `listener` until `true` is sent on `stopping` (or its sender,
+/// the `RunningPod`, is dropped), then ends the tracker's WebSocket tasks, which outlive the
+/// graceful shutdown of HTTP (every loop asks; asking twice is harmless), and waits for their
+/// close frames: the extra loops' runtimes end with their threads, and tasks left on a dropped
+/// runtime never run again.
+async fn run_loop(
+    listener: tokio::net::TcpListener,
+    pod: Pod,
+    router: Router,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let tracker_pod = pod.clone();
+    let served = serve::serve(listener, router, async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+        tracker_pod.tracker().shutdown();
+    })
+    .await;
+    pod.tracker().closed(TRACKER_CLOSE_GRACE).await;
+    served
+}
 
 /// One more event loop: a thread with a `current_thread` runtime serving `router` on a socket
 /// of its own bound to `addr`. Returns once the socket listens, or with why it cannot.
@@ -288,16 +296,7 @@ fn spawn_event_loop(
                         return Err(kind.into());
                     }
                 };
-                let served =
-                    serve::serve(listener, router, stop_serving(pod.clone(), stopping)).await;
-                // The runtime ends with this thread, and with it every task still on it: let the
-                // tracker's sockets on this loop send their close frames first.
-                let deadline = tokio::time::Instant::now() + TRACKER_CLOSE_GRACE;
-                while pod.tracker().connection_count() > 0 && tokio::time::Instant::now() < deadline
-                {
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-                served
+                run_loop(listener, pod, router, stopping).await
             })
         })
         .context("cannot start an event loop thread")?;

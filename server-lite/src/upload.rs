@@ -291,18 +291,9 @@ pub async fn add_local_file(pod: &Pod, path: &Path, details: Details) -> Result<
 async fn hash_file(path: &Path, name: String) -> anyhow::Result<Metainfo> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut file = std::fs::File::open(&path)?;
-        let len = file.metadata()?.len();
+        let len = std::fs::metadata(&path)?.len();
         let mut builder = TorrentBuilder::single_file(name, len, None)?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            builder.update(&buf[..n]);
-        }
+        builder.update_from_file(&path)?;
         Ok(builder.finish()?)
     })
     .await?

@@ -114,6 +114,18 @@ fn announce(peer: &PeerId, left: Value, offers: Value) -> Value {
     })
 }
 
+/// `from`'s answer to the offer `offer_id` that `to` sent.
+fn answer(from: &PeerId, to: &PeerId, offer_id: &[u8; 20], sdp: &str) -> Value {
+    json!({
+        "action": "announce",
+        "info_hash": bin(info_hash().as_bytes()),
+        "peer_id": bin(from.as_bytes()),
+        "to_peer_id": bin(to.as_bytes()),
+        "answer": {"type": "answer", "sdp": sdp},
+        "offer_id": bin(offer_id),
+    })
+}
+
 #[tokio::test]
 async fn offers_and_answers_are_relayed_between_two_peers() {
     let (pod, _dir) = start_pod().await;
@@ -150,13 +162,7 @@ async fn offers_and_answers_are_relayed_between_two_peers() {
     );
 
     // B answers; A gets the answer, B gets no reply.
-    send(
-        &mut socket_b,
-        json!({"action": "announce", "info_hash": bin(info_hash().as_bytes()),
-               "peer_id": bin(b.as_bytes()), "to_peer_id": bin(a.as_bytes()),
-               "answer": {"type": "answer", "sdp": "v=0\r\nB1"}, "offer_id": bin(&offer_id)}),
-    )
-    .await;
+    send(&mut socket_b, answer(&b, &a, &offer_id, "v=0\r\nB1")).await;
     let answer = recv(&mut socket_a).await;
     assert_eq!(
         answer,
@@ -310,13 +316,7 @@ async fn every_event_loop_serves_relays_and_stops() {
             format!("v=0\r\nY{pair}"),
             "pair {pair}"
         );
-        send(
-            &mut socket_x,
-            json!({"action": "announce", "info_hash": bin(info_hash().as_bytes()),
-                   "peer_id": bin(x.as_bytes()), "to_peer_id": bin(y.as_bytes()),
-                   "answer": {"type": "answer", "sdp": "v=0\r\nX"}, "offer_id": bin(&offer_id)}),
-        )
-        .await;
+        send(&mut socket_x, answer(&x, &y, &offer_id, "v=0\r\nX")).await;
         let answer = recv(&mut socket_y).await;
         assert_eq!(answer["answer"]["sdp"], "v=0\r\nX", "pair {pair}");
         assert_eq!(answer["peer_id"], bin(x.as_bytes()), "pair {pair}");

@@ -356,7 +356,7 @@ mod native {
                 let length = fs::metadata(path)?.len();
                 let mut builder =
                     TorrentBuilder::single_file(name, length, piece_length).map_err(invalid)?;
-                feed(&mut builder, path)?;
+                builder.update_from_file(path)?;
                 return Ok(builder);
             }
 
@@ -368,9 +368,24 @@ mod native {
             let mut builder =
                 TorrentBuilder::multi_file(name, layout, piece_length).map_err(invalid)?;
             for (file, _, _) in &found {
-                feed(&mut builder, file)?;
+                builder.update_from_file(file)?;
             }
             Ok(builder)
+        }
+
+        /// Feeds the whole of the file at `path`, in order, as [`update`](Self::update) would.
+        /// Native only, and blocking: run it off an async event loop.
+        pub fn update_from_file(&mut self, path: &Path) -> io::Result<()> {
+            let mut file = fs::File::open(path)?;
+            let mut buf = vec![0u8; 256 << 10];
+            loop {
+                match file.read(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => self.update(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
         }
     }
 
@@ -432,19 +447,6 @@ mod native {
         ) || name.ends_with('~')
             || name.ends_with("@eaDir")
             || name.contains(".Trashes")
-    }
-
-    fn feed(builder: &mut TorrentBuilder, path: &Path) -> io::Result<()> {
-        let mut file = fs::File::open(path)?;
-        let mut buf = vec![0u8; 256 << 10];
-        loop {
-            match file.read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => builder.update(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
     }
 }
 

@@ -197,6 +197,16 @@ impl Tracker {
         self.shutdown.send_replace(true);
     }
 
+    /// After [`shutdown`](Self::shutdown): waits until every WebSocket task has sent its close
+    /// frame and unregistered, or `grace` has passed. An event loop whose runtime is about to
+    /// end calls it, since tasks left on a dropped runtime never run again.
+    pub async fn closed(&self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Registers a new WebSocket from `ip`.
     pub(crate) fn connect(&self, ip: IpAddr) -> Result<Connection, ConnectError> {
         if *self.shutdown.borrow() {
