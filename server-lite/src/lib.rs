@@ -258,7 +258,9 @@ async fn run_loop(
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let tracker_pod = pod.clone();
-    let served = serve::serve(listener, router, async move {
+    let one_shot_pod = pod.clone();
+    let one_shot: serve::OneShot = Arc::new(move |get| tracker::http::one_shot(&one_shot_pod, get));
+    let served = serve::serve(listener, router, one_shot, async move {
         let _ = stopping.wait_for(|stop| *stop).await;
         tracker_pod.tracker().shutdown();
     })

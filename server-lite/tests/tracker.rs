@@ -641,3 +641,140 @@ async fn behind_a_trusted_proxy_http_peers_get_forwarded_addresses() {
     assert_eq!(answer.peers, vec!["203.0.113.5:6881".parse().unwrap()]);
     pod.stop().await.expect("stops");
 }
+
+/// Reads one HTTP response with a `content-length` from a kept-alive connection: (head, body).
+async fn read_response(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    let head = read_until(stream, b"\r\n\r\n").await;
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_owned())
+        })
+        .and_then(|v| v.parse().ok())
+        .expect("content-length");
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).await.expect("body");
+    (head, body)
+}
+
+/// The header names of a response head, but `date` and `connection`, sorted.
+fn header_names(head: &str) -> Vec<String> {
+    let mut names: Vec<String> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, _)| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty() && name != "date" && name != "connection")
+        .collect();
+    names.sort();
+    names
+}
+
+/// Announces that close their connection (what BitTorrent clients send) are answered before
+/// hyper sees them; the same announce on a kept-alive connection, or with its head split over
+/// two writes, is hyper's. Both ways give the same answer, and the kept-alive connection serves
+/// a second request.
+#[tokio::test]
+async fn closing_kept_alive_and_split_announces_get_the_same_answer() {
+    let (pod, _dir) = start_pod().await;
+    let hash = percent_encode(info_hash().as_bytes());
+    // Peer b'1' on port 6881, b'2' on 6882 (a peer is never handed its own address).
+    let announce_target = |peer: u8, left: u64| {
+        let port = 6880 + u16::from(peer - b'0');
+        format!(
+            "/tracker/announce?info_hash={hash}&peer_id={}&port={port}&uploaded=0&downloaded=0\
+             &left={left}&compact=1&numwant=10",
+            percent_encode(peer_id(peer).as_bytes())
+        )
+    };
+
+    // Closing: the whole head in one write, `Connection: close`.
+    let mut closing = TcpStream::connect(pod.addr).await.expect("connect");
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: pod\r\nConnection: close\r\n\r\n",
+        announce_target(b'1', 0)
+    );
+    closing.write_all(request.as_bytes()).await.expect("write");
+    let mut whole = Vec::new();
+    closing
+        .read_to_end(&mut whole)
+        .await
+        .expect("read to the close");
+    let split = whole
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head");
+    let closed_head = String::from_utf8_lossy(&whole[..split]).into_owned();
+    let closed_body = &whole[split + 4..];
+    assert!(
+        closed_head.starts_with("HTTP/1.1 200 OK\r\n"),
+        "{closed_head}"
+    );
+    assert!(closed_head
+        .to_ascii_lowercase()
+        .contains("connection: close"));
+    assert!(closed_head.to_ascii_lowercase().contains("\r\ndate: "));
+    assert!(closed_head.contains(&format!("content-length: {}", closed_body.len())));
+    let first = HttpAnnounceResponse::decode(closed_body).expect("bencoded announce");
+    assert!(first.peers.is_empty());
+
+    // Kept alive: HTTP/1.1 without `Connection: close`, two requests on one connection.
+    let mut kept = TcpStream::connect(pod.addr).await.expect("connect");
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: pod\r\n\r\n",
+        announce_target(b'2', 100)
+    );
+    kept.write_all(request.as_bytes()).await.expect("write");
+    let (kept_head, kept_body) = read_response(&mut kept).await;
+    assert!(kept_head.starts_with("HTTP/1.1 200 OK\r\n"), "{kept_head}");
+    assert_eq!(header_names(&kept_head), header_names(&closed_head));
+    let second = HttpAnnounceResponse::decode(&kept_body).expect("bencoded announce");
+    assert_eq!(second.peers, vec!["127.0.0.1:6881".parse().unwrap()]);
+    let scrape = format!("GET /tracker/scrape?info_hash={hash} HTTP/1.1\r\nHost: pod\r\n\r\n");
+    kept.write_all(scrape.as_bytes()).await.expect("write");
+    let (_, kept_scrape) = read_response(&mut kept).await;
+
+    // Split: the head of a closing scrape in two writes.
+    let mut split_head = TcpStream::connect(pod.addr).await.expect("connect");
+    let scrape = format!("GET /tracker/scrape?info_hash={hash} HTTP/1.1\r\nHost: pod\r\n");
+    split_head
+        .write_all(scrape.as_bytes())
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    split_head
+        .write_all(b"Connection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut whole = Vec::new();
+    split_head
+        .read_to_end(&mut whole)
+        .await
+        .expect("read to the close");
+    let split = whole
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head");
+    assert_eq!(&whole[split + 4..], &kept_scrape[..]);
+    let counts = client_core::tracker::http::HttpScrapeResponse::decode(&kept_scrape)
+        .expect("scrape")
+        .files[&info_hash()];
+    assert_eq!((counts.complete, counts.incomplete), (1, 1));
+    pod.stop().await.expect("stops");
+}
+
+/// A connection that never sends a request does not hold up a stop: the first read gives up
+/// when the pod stops, as hyper gives up on an idle connection.
+#[tokio::test]
+async fn a_silent_connection_does_not_hold_up_a_stop() {
+    let (pod, _dir) = start_pod().await;
+    let _silent = TcpStream::connect(pod.addr).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(5), pod.stop())
+        .await
+        .expect("stops within 5 s")
+        .expect("stops");
+}

@@ -23,7 +23,7 @@
 //!   other connections are serialised and queued after it is released. If one lock ever becomes
 //!   the bottleneck, shard `State` by info-hash.
 
-mod http;
+pub(crate) mod http;
 mod outbox;
 pub mod swarm;
 mod websocket;

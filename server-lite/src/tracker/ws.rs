@@ -74,7 +74,12 @@ pub(super) async fn socket(
             Ok(parts) => {
                 // `read_buf` is a slice of hyper's whole read buffer (8 KiB and more): copied
                 // out, then dropped before the connection settles in.
-                let socket = Socket::new(parts.io.into_inner().0, &parts.read_buf);
+                let (stream, unread) = parts.io.into_inner().into_parts();
+                let socket = if unread.is_empty() {
+                    Socket::new(stream, &parts.read_buf)
+                } else {
+                    Socket::new(stream, &[&parts.read_buf[..], &unread].concat())
+                };
                 drop(parts.read_buf);
                 run(socket, connection, guard).await;
             }
@@ -160,14 +165,26 @@ pub(super) fn client_ip(
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         |Extension(ConnectInfo(addr))| addr.ip(),
     );
-    if !pod.config().trust_proxy || !socket_ip.is_loopback() {
-        return socket_ip;
-    }
-    headers
+    let forwarded_for = headers
         .get_all("x-forwarded-for")
         .iter()
         .next_back()
-        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.to_str().ok());
+    forwarded_client_ip(pod, socket_ip, forwarded_for)
+}
+
+/// The client's address given the socket's and the last `X-Forwarded-For` header's value: the
+/// header's last entry when the pod trusts its proxy and the connection comes from it (loopback),
+/// else the socket's address.
+pub(super) fn forwarded_client_ip(
+    pod: &Pod,
+    socket_ip: IpAddr,
+    forwarded_for: Option<&str>,
+) -> IpAddr {
+    if !pod.config().trust_proxy || !socket_ip.is_loopback() {
+        return socket_ip;
+    }
+    forwarded_for
         .and_then(|list| list.rsplit(',').next())
         .and_then(|last| last.trim().parse().ok())
         .unwrap_or(socket_ip)
