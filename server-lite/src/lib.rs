@@ -136,7 +136,7 @@ impl Pod {
 pub fn app(pod: Pod) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
-        .nest("/tracker", tracker::router())
+        .merge(tracker::router())
         .nest("/static", webseed::router(&pod))
         .fallback_service(bundle::service(&pod.config().bundle_dir()))
         .with_state(pod)

@@ -339,11 +339,11 @@ impl PodUrls {
         } else {
             "ws"
         };
-        format!("{scheme}://{}/tracker/socket", self.host())
+        format!("{scheme}://{}{}", self.host(), crate::tracker::SOCKET_PATH)
     }
 
     pub fn http_tracker(&self) -> String {
-        format!("{}/tracker/announce", self.base)
+        format!("{}{}", self.base, crate::tracker::ANNOUNCE_PATH)
     }
 
     pub fn webseed(&self, info_hash: &InfoHash, file_name: &str) -> String {

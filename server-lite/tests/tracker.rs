@@ -521,6 +521,13 @@ async fn http_get_with(pod: &RunningPod, target: &str, headers: &str) -> (String
         .write_all(request.as_bytes())
         .await
         .expect("write request");
+    let (head, body) = read_to_close(&mut stream).await;
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    (status, body)
+}
+
+/// Reads a response up to the connection's close: (head, body, unchunked if it came chunked).
+async fn read_to_close(stream: &mut TcpStream) -> (String, Vec<u8>) {
     let mut response = Vec::new();
     stream
         .read_to_end(&mut response)
@@ -531,7 +538,6 @@ async fn http_get_with(pod: &RunningPod, target: &str, headers: &str) -> (String
         .position(|w| w == b"\r\n\r\n")
         .expect("header end");
     let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let status = head.lines().next().unwrap_or_default().to_owned();
     let mut body = response[split + 4..].to_vec();
     if head
         .to_ascii_lowercase()
@@ -539,7 +545,7 @@ async fn http_get_with(pod: &RunningPod, target: &str, headers: &str) -> (String
     {
         body = unchunk(&body);
     }
-    (status, body)
+    (head, body)
 }
 
 fn unchunk(mut data: &[u8]) -> Vec<u8> {
@@ -698,17 +704,7 @@ async fn closing_kept_alive_and_split_announces_get_the_same_answer() {
         announce_target(b'1', 0)
     );
     closing.write_all(request.as_bytes()).await.expect("write");
-    let mut whole = Vec::new();
-    closing
-        .read_to_end(&mut whole)
-        .await
-        .expect("read to the close");
-    let split = whole
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("head");
-    let closed_head = String::from_utf8_lossy(&whole[..split]).into_owned();
-    let closed_body = &whole[split + 4..];
+    let (closed_head, closed_body) = read_to_close(&mut closing).await;
     assert!(
         closed_head.starts_with("HTTP/1.1 200 OK\r\n"),
         "{closed_head}"
@@ -718,7 +714,7 @@ async fn closing_kept_alive_and_split_announces_get_the_same_answer() {
         .contains("connection: close"));
     assert!(closed_head.to_ascii_lowercase().contains("\r\ndate: "));
     assert!(closed_head.contains(&format!("content-length: {}", closed_body.len())));
-    let first = HttpAnnounceResponse::decode(closed_body).expect("bencoded announce");
+    let first = HttpAnnounceResponse::decode(&closed_body).expect("bencoded announce");
     assert!(first.peers.is_empty());
 
     // Kept alive: HTTP/1.1 without `Connection: close`, two requests on one connection.
@@ -749,16 +745,8 @@ async fn closing_kept_alive_and_split_announces_get_the_same_answer() {
         .write_all(b"Connection: close\r\n\r\n")
         .await
         .expect("write");
-    let mut whole = Vec::new();
-    split_head
-        .read_to_end(&mut whole)
-        .await
-        .expect("read to the close");
-    let split = whole
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("head");
-    assert_eq!(&whole[split + 4..], &kept_scrape[..]);
+    let (_, split_body) = read_to_close(&mut split_head).await;
+    assert_eq!(split_body, kept_scrape);
     let counts = client_core::tracker::http::HttpScrapeResponse::decode(&kept_scrape)
         .expect("scrape")
         .files[&info_hash()];

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
 use super::ws::{client_ip, forwarded_client_ip};
+use super::{ANNOUNCE_PATH, SCRAPE_PATH};
 use crate::serve::OneShotGet;
 use crate::Pod;
 
@@ -37,13 +38,12 @@ pub(super) async fn scrape(State(pod): State<Pod>, RawQuery(query): RawQuery) ->
 /// The answer to a one-shot `GET` of the tracker's paths (the same bodies as the routes', served
 /// with the same headers by `serve.rs`); `None` for any other path.
 pub fn one_shot(pod: &Pod, get: &OneShotGet<'_>) -> Option<Vec<u8>> {
-    // The paths of `super::router()`, nested under `/tracker` by `app()`.
     match get.path {
-        "/tracker/announce" => {
+        ANNOUNCE_PATH => {
             let ip = forwarded_client_ip(pod, get.peer.ip(), get.forwarded_for);
             Some(announce_body(pod, get.query, ip))
         }
-        "/tracker/scrape" => Some(pod.tracker().http_scrape(get.query)),
+        SCRAPE_PATH => Some(pod.tracker().http_scrape(get.query)),
         _ => None,
     }
 }

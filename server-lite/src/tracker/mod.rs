@@ -518,12 +518,19 @@ fn secs(duration: Duration) -> u32 {
     u32::try_from(duration.as_secs()).unwrap_or(u32::MAX)
 }
 
-/// `/socket` (WebSocket), `/announce` and `/scrape` (HTTP), to be nested under `/tracker`.
+/// Where the WebSocket tracker listens.
+pub const SOCKET_PATH: &str = "/tracker/socket";
+/// Where the HTTP tracker answers announces (BEP 3).
+pub const ANNOUNCE_PATH: &str = "/tracker/announce";
+/// Where the HTTP tracker answers scrapes (BEP 48).
+pub const SCRAPE_PATH: &str = "/tracker/scrape";
+
+/// The trackers' routes, at [`SOCKET_PATH`], [`ANNOUNCE_PATH`] and [`SCRAPE_PATH`].
 pub fn router() -> Router<Pod> {
     Router::new()
-        .route("/socket", get(ws::socket))
-        .route("/announce", get(http::announce))
-        .route("/scrape", get(http::scrape))
+        .route(SOCKET_PATH, get(ws::socket))
+        .route(ANNOUNCE_PATH, get(http::announce))
+        .route(SCRAPE_PATH, get(http::scrape))
 }
 
 #[cfg(test)]
